@@ -1,0 +1,70 @@
+"""Rank items with an LSRec model in-process (the offline path)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from lsrec.tokenizer.checkpoint import load_metadata
+from lsrec.tokenizer.prompts import ANSWER_FAMILY, prompt_ids
+from lsrec.tokenizer.vocab import ItemTokenizer
+
+
+class LSRecRanker:
+    """Scores are log-probabilities over the allowed answers (the task's family minus the history)."""
+
+    def __init__(self, model, tok: ItemTokenizer, batch_size: int = 128, task: str = "RECOMMEND"):
+        self.model, self.tok, self.batch_size, self.task = model, tok, batch_size, task
+
+    @classmethod
+    def from_checkpoint(cls, folder: str | Path, **kwargs) -> "LSRecRanker":
+        from transformers import AutoModelForCausalLM
+
+        meta = load_metadata(folder)
+        model = AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch.float32)
+        return cls(model.eval(), meta.tokenizer, **kwargs)
+
+    @torch.inference_mode()
+    def rank_ids(self, prompts: list[list[int]], excludes: list[list[int]], k: int, family: str):
+        """Top-k (token id, logprob) per prompt within a token family, excluded ids masked."""
+        was_training = self.model.training
+        self.model.eval()
+        lo, hi = self.tok.vocab.families[family]
+        k = min(k, hi - lo)
+        results: list = [None] * len(prompts)
+        order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+        device = next(self.model.parameters()).device
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start : start + self.batch_size]
+            width = max(len(prompts[i]) for i in idx)
+            ids = torch.full((len(idx), width), self.tok.pad_id, dtype=torch.long)
+            mask = torch.zeros((len(idx), width), dtype=torch.long)
+            for row, i in enumerate(idx):
+                ids[row, : len(prompts[i])] = torch.tensor(prompts[i])
+                mask[row, : len(prompts[i])] = 1
+            lengths = mask.sum(1)
+            logits = self.model(input_ids=ids.to(device), attention_mask=mask.to(device),
+                                logits_to_keep=0).logits
+            last = logits[torch.arange(len(idx)), (lengths - 1).to(device)].float()
+            scores = torch.full_like(last, float("-inf"))
+            scores[:, lo:hi] = last[:, lo:hi]
+            for row, i in enumerate(idx):
+                banned = [t for t in excludes[i] if lo <= t < hi]
+                if banned:
+                    scores[row, banned] = float("-inf")
+            logprobs = torch.log_softmax(scores, dim=-1)
+            top = torch.topk(logprobs, k, dim=-1)
+            for row, i in enumerate(idx):
+                results[i] = [(int(t), float(s)) for t, s in zip(top.indices[row], top.values[row])
+                              if s > float("-inf")]
+        self.model.train(was_training)
+        return results
+
+    def rank(self, histories: list[list[str]], k: int, argument=None):
+        """Rank items for the RECOMMEND task: history items masked."""
+        tok = self.tok
+        hist_ids = [[tok.item_id(i) for i in h] for h in histories]
+        prompts = [prompt_ids(tok, self.task, h, argument) for h in hist_ids]
+        tops = self.rank_ids(prompts, hist_ids, k, ANSWER_FAMILY[self.task])
+        return [[(tok.item_of(t), s) for t, s in top] for top in tops]

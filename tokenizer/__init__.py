@@ -1,0 +1,1 @@
+"""Raw interactions -> item vocabulary, Hugging Face tokenizer files, chronological sequences, split."""

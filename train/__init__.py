@@ -1,0 +1,1 @@
+"""Model presets, multi-task SFT datasets and the TRL training loop."""

@@ -1,0 +1,56 @@
+"""TrainConfig: the single source of truth for a training run. The CLI flags map onto its fields,
+and `__post_init__` names the field to change when a value is wrong."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from lsrec.tokenizer.errors import LSRecError
+
+from .presets import PRESETS
+
+
+@dataclass
+class TrainConfig:
+    data: str = field(default="data/ml-100k", metadata={"help": "prepared dataset folder (lsrec data prepare)"})
+    preset: str = field(default="medium", metadata={"help": "model size: small, medium or large (paper Table 1)"})
+    multitask: bool = field(default=True, metadata={"help": "train on all five tasks of paper Table 2 (-mt)"})
+    name: str | None = field(default=None, metadata={"help": "checkpoint name; default lsrec-<preset>[-mt]"})
+    output_dir: str = field(default="checkpoints", metadata={"help": "best checkpoint goes to <output_dir>/<name>"})
+    runs_dir: str = field(default="runs", metadata={"help": "trainer state for resuming goes to <runs_dir>/<name>"})
+    all_positions: bool = field(default=True, metadata={"help": "also learn every next item of the history (SASRec-style)"})
+    max_epochs: int = field(default=100, metadata={"help": "upper bound on epochs (paper: 100)"})
+    patience: int = field(default=20, metadata={"help": "stop after this many epochs without a better validation NDCG@10 (paper: 20)"})
+    learning_rate: float = field(default=2e-3, metadata={"help": "AdamW peak learning rate"})
+    lr_scheduler: str = field(default="cosine", metadata={"help": "learning-rate schedule over max_epochs (transformers name)"})
+    warmup_ratio: float = field(default=0.02, metadata={"help": "fraction of steps spent warming up"})
+    weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay"})
+    batch_size: int = field(default=64, metadata={"help": "sequences per optimizer step"})
+    attention_dropout: float = field(default=0.2, metadata={"help": "attention dropout (paper Table 1: 0.2)"})
+    bf16: bool = field(default=False, metadata={"help": "bfloat16 autocast (only where measured faster and safe)"})
+    seed: int = field(default=42, metadata={"help": "seed for weights, data order and dropout"})
+    eval_batch_size: int = field(default=256, metadata={"help": "users per batch when validating"})
+    resume: bool = field(default=True, metadata={"help": "continue from the last epoch of an interrupted run"})
+
+    def __post_init__(self):
+        if self.preset not in PRESETS:
+            raise LSRecError(f"preset: unknown {self.preset!r}; choose one of {', '.join(PRESETS)}")
+        for name in ("max_epochs", "patience", "batch_size", "eval_batch_size"):
+            if getattr(self, name) < 1:
+                raise LSRecError(f"{name} must be at least 1 (got {getattr(self, name)})")
+        if not 0 < self.learning_rate < 1:
+            raise LSRecError(f"learning_rate must be in (0, 1) (got {self.learning_rate})")
+        if not 0 <= self.attention_dropout < 1:
+            raise LSRecError(f"attention_dropout must be in [0, 1) (got {self.attention_dropout})")
+        if self.name is None:
+            self.name = f"lsrec-{self.preset}{'-mt' if self.multitask else ''}"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+# Named recipes: overrides of the defaults above.
+RECIPES = {
+    "full": {},
+    "quick": {"max_epochs": 15, "patience": 5},
+}

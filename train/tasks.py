@@ -1,0 +1,62 @@
+"""Multi-task SFT examples (paper Table 2) from the training split only.
+
+For each user, the training target is items[-3] (the validation and test targets are never seen).
+Each example is {"input_ids", "labels"} in the shared prompt format; labels are -100 except on the
+answer. With `all_positions`, the RECOMMEND example also learns every next item of the history
+(as SASRec does), at no extra compute.
+"""
+
+from __future__ import annotations
+
+from lsrec.tokenizer.dataset import PreparedData
+from lsrec.tokenizer.prompts import prompt_ids
+from lsrec.tokenizer.vocab import TASKS, ItemTokenizer
+
+IGNORE = -100
+
+
+def _example(tok: ItemTokenizer, task: str, history: list[int], answer: int, argument: int | None,
+             all_positions: bool) -> dict:
+    prompt = prompt_ids(tok, task, history, argument)
+    input_ids = prompt + [answer, tok.eos_id]
+    labels = [IGNORE] * len(prompt) + [answer, IGNORE]
+    if all_positions:
+        first_item = 4  # after [BOS] [TASK] [task] [ARGUMENTS]
+        n_history = len(prompt) - first_item - 1 - int(argument is not None)
+        for pos in range(first_item + 1, first_item + n_history):
+            labels[pos] = input_ids[pos]
+    return {"input_ids": input_ids, "labels": labels}
+
+
+def available_tasks(data: PreparedData) -> list[str]:
+    """Genre tasks need genres, rating tasks need ratings."""
+    tasks = ["RECOMMEND"]
+    if data.vocab.genres:
+        tasks += ["RECOMMEND_GENRE", "MOVIE_BY_GENRE"]
+    if data.vocab.ratings:
+        tasks += ["RATE_MOVIE", "RECOMMEND_RATING"]
+    return [t for t in TASKS if t in tasks]
+
+
+def build_examples(data: PreparedData, tasks: list[str], all_positions: bool) -> list[dict]:
+    tok = data.tokenizer
+    examples = []
+    for seq in data.sequences:
+        items = seq.items[:-2]  # drop the validation and test targets
+        target, history = items[-1], [tok.item_id(i) for i in items[:-1]]
+        target_id = tok.item_id(target)
+        genres = data.catalogue.get(target, {}).get("genres", [])
+        genre_id = tok.genre_id(genres[0]) if genres else None
+        rating_id = tok.rating_id(seq.ratings[-3]) if seq.ratings else None
+        for task in tasks:
+            if task == "RECOMMEND":
+                examples.append(_example(tok, task, history, target_id, None, all_positions))
+            elif task == "RECOMMEND_GENRE" and genre_id is not None:
+                examples.append(_example(tok, task, history, genre_id, None, False))
+            elif task == "MOVIE_BY_GENRE" and genre_id is not None:
+                examples.append(_example(tok, task, history, target_id, genre_id, False))
+            elif task == "RATE_MOVIE" and rating_id is not None:
+                examples.append(_example(tok, task, history, rating_id, target_id, False))
+            elif task == "RECOMMEND_RATING" and rating_id is not None:
+                examples.append(_example(tok, task, history, target_id, rating_id, False))
+    return examples

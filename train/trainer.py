@@ -1,0 +1,168 @@
+"""Train LSRec with TRL's SFTTrainer; early-stop on validation NDCG@10; save the best checkpoint."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+from lsrec.tokenizer import dataset as prepared
+from lsrec.tokenizer.checkpoint import write_metadata
+from lsrec.tokenizer.errors import LSRecError
+
+from .config import TrainConfig
+from .tasks import available_tasks, build_examples
+
+STATE_FILE = "early_stopping.json"
+
+
+def save_checkpoint(model, data: prepared.PreparedData, folder: Path, extra: dict) -> None:
+    """Write weights, tokenizer and lsrec.json to a temporary folder, then swap it in."""
+    tmp = folder.with_name(f".{folder.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(str(tmp))
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        shutil.copy(data.folder / name, tmp / name)
+    write_metadata(tmp, {
+        "vocabulary": data.vocab.to_json(),
+        "catalogue": data.catalogue,
+        "split": {"data": str(data.folder), "sha256": data.split_hash, "protocol": data.manifest["protocol"],
+                  "counts": data.manifest["counts"], "source": data.manifest["source"]},
+        **extra,
+    })
+    if folder.exists():
+        shutil.rmtree(folder)
+    os.replace(tmp, folder)
+
+
+def make_callback(cfg: TrainConfig, data: prepared.PreparedData, run_dir: Path, tasks: list[str], log):
+    from transformers import TrainerCallback
+
+    from lsrec.bench.evaluate import evaluate, split_cases
+    from lsrec.bench.lsrec_ranker import LSRecRanker
+
+    valid_cases = split_cases(data, "valid")
+    n_items = len(data.vocab.items)
+    checkpoint_dir = Path(cfg.output_dir) / cfg.name
+
+    class RankingEarlyStopping(TrainerCallback):
+        """Validation NDCG@10 after every epoch; the best model is saved, training stops after `patience`."""
+
+        def __init__(self):
+            self.history: list[dict] = []
+            self.started = time.time()
+
+        def restore(self, epoch: int):
+            path = run_dir / STATE_FILE
+            if path.is_file():
+                self.history = [h for h in json.loads(path.read_text()) if h["epoch"] <= epoch]
+            self.started -= self.history[-1]["seconds"] if self.history else 0
+
+        @property
+        def best(self) -> dict | None:
+            return max(self.history, key=lambda h: h["valid"]["NDCG@10"], default=None)
+
+        def on_epoch_end(self, args, state, control, model=None, **kwargs):
+            ranker = LSRecRanker(model, data.tokenizer, batch_size=cfg.eval_batch_size)
+            metrics = evaluate(ranker, valid_cases, n_items)
+            losses = [h["loss"] for h in state.log_history if "loss" in h]
+            entry = {"epoch": round(state.epoch), "valid": metrics, "train_loss": losses[-1] if losses else None,
+                     "seconds": round(time.time() - self.started, 1)}
+            previous_best = self.best
+            self.history.append(entry)
+            improved = previous_best is None or metrics["NDCG@10"] > previous_best["valid"]["NDCG@10"]
+            if improved:
+                save_checkpoint(model, data, checkpoint_dir, {
+                    "name": cfg.name, "preset": cfg.preset, "tasks": tasks, "train_config": cfg.to_dict(),
+                    "best_epoch": entry["epoch"], "valid": metrics, "history": self.history,
+                })
+            (run_dir / STATE_FILE).write_text(json.dumps(self.history, indent=1))
+            best = self.best
+            log(f"epoch {entry['epoch']}: valid NDCG@10 {metrics['NDCG@10']:.4f} HR@10 {metrics['HR@10']:.4f} "
+                f"(best {best['valid']['NDCG@10']:.4f} at epoch {best['epoch']}){' saved' if improved else ''}")
+            if entry["epoch"] - best["epoch"] >= cfg.patience:
+                log(f"early stop: no better validation NDCG@10 for {cfg.patience} epochs")
+                control.should_training_stop = True
+            return control
+
+    return RankingEarlyStopping()
+
+
+def train(cfg: TrainConfig, log=print) -> Path:
+    """Train and return the folder of the best checkpoint."""
+    import torch
+    from datasets import Dataset
+    from transformers import PreTrainedTokenizerFast
+    from trl import SFTConfig, SFTTrainer
+
+    from .presets import build_model
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    data = prepared.load(cfg.data)
+    tok = data.tokenizer
+    tasks = available_tasks(data) if cfg.multitask else ["RECOMMEND"]
+    examples = build_examples(data, tasks, cfg.all_positions)
+    if not examples:
+        raise LSRecError(f"{cfg.data}: no training examples")
+    train_set = Dataset.from_list(examples)
+    model = build_model(cfg.preset, len(data.vocab), cfg.seed, pad_id=tok.pad_id, bos_id=tok.bos_id,
+                        eos_id=tok.eos_id, attention_dropout=cfg.attention_dropout)
+    n_params = sum(p.numel() for p in model.parameters())
+    log(f"{cfg.name}: {n_params:,} parameters, tasks {', '.join(tasks)}, {len(examples):,} examples per epoch")
+
+    run_dir = Path(cfg.runs_dir) / cfg.name
+    run_dir.mkdir(parents=True, exist_ok=True)
+    resume_from = _last_trainer_checkpoint(run_dir) if cfg.resume else None
+    if not cfg.resume:
+        shutil.rmtree(run_dir)
+        run_dir.mkdir(parents=True)
+    (run_dir / "train_config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
+
+    args = SFTConfig(
+        output_dir=str(run_dir),
+        num_train_epochs=cfg.max_epochs,
+        per_device_train_batch_size=cfg.batch_size,
+        learning_rate=cfg.learning_rate,
+        lr_scheduler_type=cfg.lr_scheduler,
+        warmup_steps=cfg.warmup_ratio,
+        weight_decay=cfg.weight_decay,
+        # Sequences are already in the prompt format and shorter than the context; packing them on CPU
+        # would make attention quadratic in the pack length, so batches group similar lengths instead.
+        max_length=None,
+        packing=False,
+        train_sampling_strategy="group_by_length",
+        bf16=cfg.bf16,
+        use_cpu=not torch.cuda.is_available(),
+        seed=cfg.seed,
+        data_seed=cfg.seed,
+        save_strategy="epoch",
+        save_total_limit=1,
+        eval_strategy="no",
+        logging_strategy="epoch",
+        report_to="none",
+        dataloader_num_workers=0,
+        disable_tqdm=False,
+    )
+    hf_tok = PreTrainedTokenizerFast.from_pretrained(str(data.folder))
+    trainer = SFTTrainer(model=model, args=args, train_dataset=train_set, processing_class=hf_tok)
+    callback = make_callback(cfg, data, run_dir, tasks, log)
+    if resume_from:
+        epoch = json.loads((resume_from / "trainer_state.json").read_text())["epoch"]
+        callback.restore(round(epoch))
+        log(f"resuming from {resume_from} (epoch {round(epoch)})")
+        if callback.best and round(epoch) - callback.best["epoch"] >= cfg.patience:
+            log("this run had already stopped early")
+            return Path(cfg.output_dir) / cfg.name
+    trainer.add_callback(callback)
+    trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    best = callback.best
+    log(f"best validation NDCG@10 {best['valid']['NDCG@10']:.4f} at epoch {best['epoch']}; "
+        f"saved to {Path(cfg.output_dir) / cfg.name}")
+    return Path(cfg.output_dir) / cfg.name
+
+
+def _last_trainer_checkpoint(run_dir: Path) -> Path | None:
+    found = sorted(run_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
+    return found[-1] if found else None
