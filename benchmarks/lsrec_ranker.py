@@ -20,7 +20,9 @@ class LSRecRanker:
     @classmethod
     def from_checkpoint(cls, folder: str | Path, **kwargs) -> "LSRecRanker":
         from transformers import AutoModelForCausalLM
+        from transformers.utils import logging
 
+        logging.disable_progress_bar()
         meta = load_metadata(folder)
         model = AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch.float32)
         return cls(model.eval(), meta.tokenizer, **kwargs)

@@ -19,6 +19,8 @@ class TrainConfig:
     output_dir: str = field(default="checkpoints", metadata={"help": "best checkpoint goes to <output_dir>/<name>"})
     runs_dir: str = field(default="runs", metadata={"help": "trainer state for resuming goes to <runs_dir>/<name>"})
     all_positions: bool = field(default=True, metadata={"help": "also learn every next item of the history (SASRec-style)"})
+    aux_history: int = field(default=50, metadata={"help": "most recent items in the auxiliary tasks' prompts "
+                                                 "(0: the whole history, as the paper)"})
     max_epochs: int = field(default=100, metadata={"help": "upper bound on epochs (paper: 100)"})
     patience: int = field(default=20, metadata={"help": "stop after this many epochs without a better validation NDCG@10 (paper: 20)"})
     learning_rate: float = field(default=2e-3, metadata={"help": "AdamW peak learning rate"})
@@ -38,6 +40,8 @@ class TrainConfig:
         for name in ("max_epochs", "patience", "batch_size", "eval_batch_size"):
             if getattr(self, name) < 1:
                 raise LSRecError(f"{name} must be at least 1 (got {getattr(self, name)})")
+        if self.aux_history < 0:
+            raise LSRecError(f"aux_history must be 0 (whole history) or more (got {self.aux_history})")
         if not 0 < self.learning_rate < 1:
             raise LSRecError(f"learning_rate must be in (0, 1) (got {self.learning_rate})")
         if not 0 <= self.attention_dropout < 1:

@@ -38,12 +38,16 @@ def available_tasks(data: PreparedData) -> list[str]:
     return [t for t in TASKS if t in tasks]
 
 
-def build_examples(data: PreparedData, tasks: list[str], all_positions: bool) -> list[dict]:
+def build_examples(data: PreparedData, tasks: list[str], all_positions: bool,
+                   aux_history: int | None = None) -> list[dict]:
+    """One example per user and task. `aux_history` truncates the history of the four auxiliary
+    tasks to its most recent items, so multi-task costs little more than RECOMMEND alone."""
     tok = data.tokenizer
     examples = []
     for seq in data.sequences:
         items = seq.items[:-2]  # drop the validation and test targets
         target, history = items[-1], [tok.item_id(i) for i in items[:-1]]
+        aux = history[-aux_history:] if aux_history else history
         target_id = tok.item_id(target)
         genres = data.catalogue.get(target, {}).get("genres", [])
         genre_id = tok.genre_id(genres[0]) if genres else None
@@ -52,11 +56,11 @@ def build_examples(data: PreparedData, tasks: list[str], all_positions: bool) ->
             if task == "RECOMMEND":
                 examples.append(_example(tok, task, history, target_id, None, all_positions))
             elif task == "RECOMMEND_GENRE" and genre_id is not None:
-                examples.append(_example(tok, task, history, genre_id, None, False))
+                examples.append(_example(tok, task, aux, genre_id, None, False))
             elif task == "MOVIE_BY_GENRE" and genre_id is not None:
-                examples.append(_example(tok, task, history, target_id, genre_id, False))
+                examples.append(_example(tok, task, aux, target_id, genre_id, False))
             elif task == "RATE_MOVIE" and rating_id is not None:
-                examples.append(_example(tok, task, history, rating_id, target_id, False))
+                examples.append(_example(tok, task, aux, rating_id, target_id, False))
             elif task == "RECOMMEND_RATING" and rating_id is not None:
-                examples.append(_example(tok, task, history, target_id, rating_id, False))
+                examples.append(_example(tok, task, aux, target_id, rating_id, False))
     return examples

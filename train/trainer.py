@@ -103,7 +103,7 @@ def train(cfg: TrainConfig, log=print) -> Path:
     data = prepared.load(cfg.data)
     tok = data.tokenizer
     tasks = available_tasks(data) if cfg.multitask else ["RECOMMEND"]
-    examples = build_examples(data, tasks, cfg.all_positions)
+    examples = build_examples(data, tasks, cfg.all_positions, cfg.aux_history)
     if not examples:
         raise LSRecError(f"{cfg.data}: no training examples")
     train_set = Dataset.from_list(examples)
@@ -164,5 +164,13 @@ def train(cfg: TrainConfig, log=print) -> Path:
 
 
 def _last_trainer_checkpoint(run_dir: Path) -> Path | None:
+    """The newest complete trainer checkpoint. The Trainer writes trainer_state.json last, so a
+    folder without a readable one was cut off mid-save (a killed run) and is removed."""
     found = sorted(run_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
-    return found[-1] if found else None
+    for folder in reversed(found):
+        try:
+            json.loads((folder / "trainer_state.json").read_text())
+            return folder
+        except (OSError, ValueError):
+            shutil.rmtree(folder, ignore_errors=True)
+    return None

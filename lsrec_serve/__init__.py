@@ -1,0 +1,1 @@
+"""LSRec serving side: the CLI, offline recommendations (and, later, the vLLM plugin and client)."""

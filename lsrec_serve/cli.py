@@ -1,0 +1,195 @@
+"""The `lsrec` command. Thin typer commands that build a config and call the library; heavy
+imports happen inside commands so `--help` is instant. Our errors print one red line and exit 1
+(set LSREC_DEBUG=1 for the traceback)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+app = typer.Typer(help="LSRec: small Llama-architecture recommenders on item tokens.", no_args_is_help=True,
+                  pretty_exceptions_enable=False, add_completion=False)
+data_app = typer.Typer(help="Prepare interaction data.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+
+def _console():
+    from .report import console
+
+    return console
+
+
+@data_app.command("prepare")
+def data_prepare(
+    source: Optional[str] = typer.Argument(None, help="MovieLens folder (ml-100k, ml-1m, ml-10m, ml-20m...), "
+                                           "CSV or Parquet of user,item,timestamp[,rating]; default: embedded ML-100K"),
+    items: Optional[str] = typer.Option(None, help="items file (item,title,genres) for a CSV/Parquet source"),
+    output: str = typer.Option("data/ml-100k", "--output", "-o", help="folder for the prepared dataset"),
+    min_interactions: int = typer.Option(5, help="drop users with fewer interactions (paper: 5)"),
+    overwrite: bool = typer.Option(False, help="replace an existing prepared folder"),
+):
+    """Order each user's interactions by time, drop short users, write the split and the tokenizer."""
+    from lsrec.tokenizer.dataset import DataConfig, prepare
+
+    cfg = DataConfig(source=source, items=items, output=output, min_interactions=min_interactions,
+                     overwrite=overwrite)
+    with _console().status(f"preparing {source or 'MovieLens-100K (embedded)'}"):
+        data = prepare(cfg)
+    c = data.manifest["counts"]
+    _console().print(f"[green]prepared[/] {data.folder}: {c['users']:,} users, {c['items']:,} items, "
+                     f"{c['interactions_kept']:,} interactions (sha256 {data.split_hash[:12]})")
+
+
+def _options_from(config_cls, skip=()):
+    """typer parameters generated from a config dataclass: one flag per field, its help text from the
+    field's metadata. Every default is None, meaning "not given", so recipes can fill the rest."""
+    import dataclasses
+    import inspect
+
+    params = []
+    for f in dataclasses.fields(config_cls):
+        if f.name in skip:
+            continue
+        kind = {"bool": bool, "int": int, "float": float}.get(str(f.type).split(" | ")[0], str)
+        flag = "--" + f.name.replace("_", "-")
+        decls = [f"{flag}/--no-{flag[2:]}"] if kind is bool else [flag]
+        default = f.default if f.default is not dataclasses.MISSING else None
+        shown = f" \\[default: {'on' if default is True else 'off' if default is False else default}]"
+        option = typer.Option(None, *decls, help=f.metadata.get("help", "") + shown, show_default=False)
+        params.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=option,
+                                        annotation=Optional[kind]))
+    return params
+
+
+def _train_command(recipe: str = typer.Option("full", help="full (paper: 100 epochs, patience 20) or quick"),
+                   **given):
+    """Train LSRec with TRL's SFTTrainer; keep the checkpoint with the best validation NDCG@10."""
+    from lsrec.tokenizer.errors import LSRecError
+    from lsrec.train.config import RECIPES, TrainConfig
+    from lsrec.train.trainer import train as run
+
+    if recipe not in RECIPES:
+        raise LSRecError(f"unknown recipe {recipe!r}; choose one of {', '.join(RECIPES)}")
+    cfg = TrainConfig(**{**RECIPES[recipe], **{k: v for k, v in given.items() if v is not None}})
+    run(cfg, log=_console().print)
+
+
+def _register_train():
+    import inspect
+
+    from lsrec.train.config import TrainConfig  # light: dataclasses only, no torch
+
+    recipe = inspect.signature(_train_command).parameters["recipe"]
+    _train_command.__signature__ = inspect.Signature([recipe, *_options_from(TrainConfig)])
+    app.command("train")(_train_command)
+
+
+_register_train()
+
+
+@app.command("eval")
+def eval_(
+    checkpoint: Optional[str] = typer.Argument(None, help="checkpoint folder"),
+    baseline: Optional[str] = typer.Option(None, help="evaluate a baseline instead: popularity"),
+    data: Optional[str] = typer.Option(None, help="prepared dataset (default: the one the checkpoint records)"),
+    split: str = typer.Option("test", help="test or valid"),
+    sample_size: int = typer.Option(1000, help="users in the seeded sample (paper Table 4)"),
+    seed: int = typer.Option(0, help="seed of the user sample"),
+    output: Optional[str] = typer.Option(None, "--json", help="write the metrics as JSON here "
+                                         "(default: <checkpoint>/eval_<split>.json)"),
+):
+    """Full ranking over all items, history excluded: all users (Table 3) and 1,000 seeded users (Table 4)."""
+    from lsrec.bench.offline import evaluate_checkpoint, evaluate_popularity, write_json
+    from lsrec.tokenizer.errors import LSRecError
+
+    from .report import metrics_table
+
+    if split not in ("test", "valid"):
+        raise LSRecError(f"split must be test or valid (got {split!r})")
+    if baseline is not None:
+        if baseline != "popularity":
+            raise LSRecError(f"unknown baseline {baseline!r}; available: popularity")
+        result = evaluate_popularity(data or "data/ml-100k", split, sample_size, seed)
+    elif checkpoint is None:
+        raise LSRecError("give a checkpoint folder, or --baseline popularity")
+    else:
+        with _console().status(f"ranking all items for every user ({split} split)"):
+            result = evaluate_checkpoint(checkpoint, data, split, sample_size, seed)
+        output = output or str(Path(checkpoint) / f"eval_{split}.json")
+    _console().print(metrics_table(f"{result['model']} on the {split} split", {result["model"]: result}))
+    if output:
+        write_json(result, output)
+        _console().print(f"metrics written to {output}")
+
+
+@app.command()
+def recommend(
+    checkpoint: str = typer.Argument(..., help="checkpoint folder"),
+    items: Optional[str] = typer.Option(None, "--items", "-i", help="the history: item ids, oldest first, comma-separated"),
+    user: Optional[str] = typer.Option(None, help="use this user's test-time history from the checkpoint's split"),
+    k: int = typer.Option(10, "-k", help="how many to return"),
+    task: str = typer.Option("RECOMMEND", help="RECOMMEND, RECOMMEND_GENRE, RATE_MOVIE, MOVIE_BY_GENRE, RECOMMEND_RATING"),
+    genre: Optional[str] = typer.Option(None, help="genre for MOVIE_BY_GENRE"),
+    rating: Optional[float] = typer.Option(None, help="rating for RECOMMEND_RATING"),
+    item: Optional[str] = typer.Option(None, help="the movie to rate, for RATE_MOVIE"),
+    exclude: str = typer.Option("", help="more item ids never to return, comma-separated"),
+):
+    """Recommend from a checkpoint in-process: top-K with titles and scores (log-probabilities)."""
+    from .recommend import OfflineRecommender
+    from .report import recommendations_table
+
+    from lsrec.tokenizer.errors import LSRecError
+
+    recommender = OfflineRecommender(checkpoint)
+    if (items is None) == (user is None):
+        raise LSRecError("give either --items or --user")
+    title = f"{task} for a history of"
+    if user is not None:
+        history, held_out = _user_history(checkpoint, user)
+        recent = "; ".join(recommender.meta.title(i) for i in history[-3:])
+        _console().print(f"user {user} watched {len(history)} movies, most recently: {recent}")
+        _console().print(f"held-out next movie (test target): {recommender.meta.title(held_out)}")
+        title = f"{task} for user {user}, history of"
+    else:
+        history = _split_ids(items)
+    recs = recommender.recommend(history, k, task, genre, rating, item, _split_ids(exclude))
+    _console().print(recommendations_table(f"{title} {len(history)} items",
+                                           [(r.item, r.title, r.score) for r in recs]))
+
+
+def _user_history(checkpoint: str, user: str) -> tuple[list[str], str]:
+    from lsrec.bench.evaluate import split_cases
+    from lsrec.bench.offline import data_for_checkpoint
+    from lsrec.tokenizer.errors import LSRecError
+
+    cases = split_cases(data_for_checkpoint(checkpoint), "test", [user])
+    if not cases:
+        raise LSRecError(f"user {user!r} is not in the checkpoint's split")
+    return cases[0].history, cases[0].target
+
+
+def _split_ids(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def main():
+    """Entry point: one error boundary for our errors."""
+    from lsrec.tokenizer.errors import LSRecError
+
+    try:
+        app()
+    except LSRecError as exc:
+        if os.environ.get("LSREC_DEBUG"):
+            raise
+        from rich.console import Console
+
+        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

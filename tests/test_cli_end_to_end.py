@@ -1,0 +1,142 @@
+"""The whole flow through the `lsrec` command on tiny synthetic data: prepare -> train -> eval ->
+recommend, resume after an interruption, and one-line errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+LSREC = [sys.executable, "-m", "lsrec.serve.cli"]
+GENRES = ["Action", "Comedy", "Drama", "Sci-Fi"]
+
+
+def run(*args, cwd, check=True):
+    proc = subprocess.run([*LSREC, *args], cwd=cwd, capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "LSREC_DEBUG": ""})
+    if check and proc.returncode != 0:
+        raise AssertionError(f"lsrec {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def write_synthetic(folder: Path, users=40, items=60, seed=0) -> tuple[Path, Path]:
+    """Users walk through item 'neighbourhoods', so there is something to learn."""
+    rng = random.Random(seed)
+    rows, t = ["user,item,timestamp,rating"], 1_000_000
+    for u in range(1, users + 1):
+        pos = rng.randrange(items)
+        for _ in range(rng.randint(8, 25)):
+            pos = (pos + rng.choice([1, 1, 2, 3])) % items
+            t += rng.randint(1, 50)
+            rows.append(f"{u},{pos + 1},{t},{rng.randint(1, 5)}")
+    inter = folder / "inter.csv"
+    inter.write_text("\n".join(rows) + "\n")
+    meta = folder / "items.csv"
+    meta.write_text("item,title,genres\n" + "".join(
+        f"{i},Movie {i} ({1990 + i % 20}),{GENRES[i % 4]}|{GENRES[(i + 1) % 4]}\n" for i in range(1, items + 1)))
+    return inter, meta
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    root = tmp_path_factory.mktemp("e2e")
+    inter, meta = write_synthetic(root)
+    run("data", "prepare", str(inter), "--items", str(meta), "-o", "data/tiny", cwd=root)
+    return root
+
+
+TRAIN = ["--data", "data/tiny", "--preset", "small", "--batch-size", "8", "--eval-batch-size", "16"]
+
+
+def test_help_does_not_import_torch():
+    code = "import sys, lsrec.serve.cli; assert 'torch' not in sys.modules, 'torch imported at --help time'"
+    subprocess.run([sys.executable, "-c", code], check=True)
+    proc = subprocess.run([*LSREC, "--help"], capture_output=True, text=True, check=True)
+    for command in ("data", "train", "eval", "recommend"):
+        assert command in proc.stdout
+
+
+def test_train_eval_recommend(workspace):
+    proc = run("train", *TRAIN, "--multitask", "--max-epochs", "3", "--patience", "3", "--name", "tiny-mt",
+               cwd=workspace)
+    assert "valid NDCG@10" in proc.stdout
+    ckpt = workspace / "checkpoints" / "tiny-mt"
+    meta = json.loads((ckpt / "lsrec.json").read_text())
+    assert meta["tasks"] == ["RECOMMEND", "RECOMMEND_GENRE", "RATE_MOVIE", "MOVIE_BY_GENRE", "RECOMMEND_RATING"]
+    assert [h["epoch"] for h in meta["history"]][:1] == [1]
+    assert meta["split"]["sha256"] == json.loads((workspace / "data/tiny/manifest.json").read_text())["sha256"]
+
+    # A plain Hugging Face load works on the folder.
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(ckpt)
+    tok = AutoTokenizer.from_pretrained(ckpt)
+    assert model.config.tie_word_embeddings and model.config.vocab_size == len(tok)
+
+    run("eval", str(ckpt), cwd=workspace)
+    result = json.loads((ckpt / "eval_test.json").read_text())
+    for key in ("HR@1", "HR@5", "HR@10", "HR@20", "NDCG@5", "NDCG@10", "NDCG@20", "Div@1", "Div@5", "Div@10", "Div@20"):
+        assert 0.0 <= result["all_users"][key] <= 1.0
+    assert set(result["sampled_users"]) == {"NDCG@5", "HR@5", "Div@5", "users"}
+    assert result["all_users"]["users"] == 40
+
+    out = run("recommend", str(ckpt), "--items", "3,4,5", "-k", "4", cwd=workspace).stdout
+    assert "Movie " in out and out.count("│") > 0
+    assert "Movie 3 " not in out  # history items are never recommended
+    out = run("recommend", str(ckpt), "--user", "1", "-k", "3", cwd=workspace).stdout
+    assert "held-out next movie" in out
+    out = run("recommend", str(ckpt), "--items", "3,4", "--task", "RECOMMEND_GENRE", "-k", "2", cwd=workspace).stdout
+    assert any(g in out for g in GENRES)
+
+    pop = run("eval", "--baseline", "popularity", "--data", "data/tiny", "--json", "pop.json", cwd=workspace)
+    assert "popularity" in pop.stdout and (workspace / "pop.json").is_file()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["recommend", "checkpoints/tiny-mt", "--items", "3,99999"], "unknown item id '99999'"),
+    (["recommend", "checkpoints/tiny-mt", "--items", "3", "--task", "MOVIE_BY_GENRE", "--genre", "Western"], "unknown genre 'Western'"),
+    (["eval", "checkpoints/nope"], "no such checkpoint folder"),
+    (["train", "--data", "data/tiny", "--preset", "huge"], "preset"),
+    (["train", "--data", "data/missing"], "not a prepared dataset"),
+    (["data", "prepare", "nowhere.csv", "-o", "data/x"], "no such file"),
+])
+def test_errors_are_one_line(workspace, args, message):
+    if args[0] == "recommend" and not (workspace / "checkpoints/tiny-mt").exists():
+        pytest.skip("needs the checkpoint of test_train_eval_recommend")
+    proc = run(*args, cwd=workspace, check=False)
+    assert proc.returncode == 1
+    assert message in proc.stderr
+    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) <= 2
+
+
+def test_killed_run_resumes_to_the_same_result(workspace):
+    """Kill a run after its second epoch checkpoint; starting it again finishes it, and the result
+    equals an uninterrupted run with the same seed."""
+    args = [*TRAIN, "--no-multitask", "--max-epochs", "4", "--patience", "4"]
+    run("train", *args, "--name", "straight", cwd=workspace)
+    proc = subprocess.Popen([*LSREC, "train", *args, "--name", "killed"], cwd=workspace,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    state = workspace / "runs" / "killed" / "early_stopping.json"
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        checkpoints = list((workspace / "runs" / "killed").glob("checkpoint-*"))
+        if state.is_file() and checkpoints and len(json.loads(state.read_text() or "[]")) >= 2:
+            break
+        time.sleep(0.02)
+    assert proc.poll() is None, "the run ended before it could be interrupted"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    out = run("train", *args, "--name", "killed", cwd=workspace).stdout
+    assert "resuming from" in out
+    straight = json.loads((workspace / "checkpoints/straight/lsrec.json").read_text())["history"]
+    resumed = json.loads((workspace / "checkpoints/killed/lsrec.json").read_text())["history"]
+    assert [h["epoch"] for h in resumed] == [h["epoch"] for h in straight]
+    for a, b in zip(straight, resumed):
+        assert a["valid"]["NDCG@10"] == pytest.approx(b["valid"]["NDCG@10"], abs=1e-6)
