@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from lsrec.tokenizer.dataset import PreparedData
+from lsrec.tokenizer.errors import LSRecError
 
 from .metrics import all_metrics
 
@@ -66,7 +67,9 @@ class PopularityRanker:
         return out
 
 
-def evaluate(ranker: Ranker, cases: list[Case], n_items: int, ks=None, batch_progress=None) -> dict[str, float]:
+def evaluate(ranker: Ranker, cases: list[Case], n_items: int) -> dict[str, float]:
+    if not cases:
+        raise LSRecError("no users to evaluate")
     tops = ranker.rank([c.history for c in cases], MAX_K)
     top_items = [[item for item, _ in top] for top in tops]
     metrics = all_metrics(top_items, [c.target for c in cases], n_items)

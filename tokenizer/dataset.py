@@ -113,6 +113,7 @@ def prepare(cfg: DataConfig, progress=None) -> PreparedData:
         catalogue[item] = {"title": f"item {item}", "genres": []}
     catalogue = dict(sorted(catalogue.items(), key=lambda kv: _sort_key(kv[0])))
     vocab = build_vocabulary(sequences, catalogue)
+    _check_unique_tokens(vocab)
 
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
@@ -148,6 +149,14 @@ def prepare(cfg: DataConfig, progress=None) -> PreparedData:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return load(out)
+
+
+def _check_unique_tokens(vocab: Vocabulary) -> None:
+    seen: dict[str, int] = {}
+    for token in vocab.tokens:
+        if token in seen:
+            raise LSRecError(f"two values map to the token {token!r} (genres differing only by spaces/underscores?)")
+        seen[token] = 1
 
 
 def content_hash(folder: Path) -> str:

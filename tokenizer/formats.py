@@ -71,7 +71,7 @@ def read_interactions(path: Path | None, items_path: Path | None = None) -> tupl
     fmt = detect_format(path)
     if fmt == "ml-100k":
         inter = _read_table(path / "u.data", sep="\t", names=["user", "item", "rating", "timestamp"], header=None)
-        items = _read_ml100k_items(path / "u.item")
+        items = _read_ml100k_items(path / "u.item") if (path / "u.item").is_file() else _empty_items()
     elif fmt == "ml-1m":
         inter = _read_table(path / "ratings.dat", sep="::", names=["user", "item", "rating", "timestamp"], header=None)
         items = _read_movies(path / "movies.dat", sep="::", header=None)
@@ -172,17 +172,26 @@ def _clean_interactions(frame: pd.DataFrame, path: Path, first_line: int | None,
 
 
 def _parse_timestamps(values: pd.Series, path: Path, first_line: int | None) -> pd.Series:
+    """Unix seconds, or ISO dates converted to Unix seconds; a column may not mix the two."""
     if values.dtype.kind in "iu":
         return values.astype("int64")
+    if values.dtype.kind == "M":
+        values = values.dt.tz_localize("UTC") if values.dt.tz is None else values
+        return (values - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)
     text = values.astype(str).str.strip()
     numeric = pd.to_numeric(text, errors="coerce")
     if not numeric.isna().any():
         return numeric.astype("int64")
-    parsed = pd.to_datetime(text, errors="coerce", utc=True, format="ISO8601")
-    if parsed.isna().any():
-        i = int(parsed.isna().to_numpy().argmax())
+    parsed = pd.to_datetime(text.where(numeric.isna()), errors="coerce", utc=True, format="ISO8601")
+    bad = numeric.isna() & parsed.isna()
+    if bad.any():
+        i = int(bad.to_numpy().argmax())
         raise LSRecError(f"{path}: {_row_label(i, first_line)}: timestamp {text[i]!r} is not a number or ISO date")
-    return (parsed.astype("int64") // 10**9).astype("int64")
+    if numeric.notna().any():
+        i = int(numeric.notna().to_numpy().argmax())
+        raise LSRecError(f"{path}: {_row_label(i, first_line)}: timestamp {text[i]!r} is a number "
+                         f"but other rows are ISO dates; use one kind")
+    return (parsed - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)
 
 
 def _empty_items() -> pd.DataFrame:

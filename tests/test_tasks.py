@@ -1,0 +1,177 @@
+"""Multi-task SFT examples (lsrec.train.tasks) and parameter counts (lsrec.train.presets)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from lsrec.tokenizer.dataset import DataConfig, prepare
+from lsrec.tokenizer.prompts import CONTEXT_LENGTH
+from lsrec.train.presets import count_parameters
+from lsrec.train.tasks import IGNORE, available_tasks, build_examples
+
+ALL_TASKS = ["RECOMMEND", "RECOMMEND_GENRE", "RATE_MOVIE", "MOVIE_BY_GENRE", "RECOMMEND_RATING"]
+# Written out here (not imported from lsrec.tokenizer.prompts) so that the rule itself is checked.
+ANSWER_FAMILY = {"RECOMMEND": "items", "RECOMMEND_GENRE": "genres", "RATE_MOVIE": "ratings",
+                 "MOVIE_BY_GENRE": "items", "RECOMMEND_RATING": "items"}
+
+
+def _per_user(data, tasks=ALL_TASKS, **kw):
+    """user -> {task: example}, built one user at a time so every example's owner is known."""
+    out = {}
+    for seq in data.sequences:
+        examples = build_examples(dataclasses.replace(data, sequences=[seq]), tasks, **kw)
+        assert len(examples) == len(tasks), seq.user  # every fixture item has genres and a rating
+        out[seq.user] = dict(zip(tasks, examples))
+    return out
+
+
+def _task_of(tok, example):
+    return tok.id_to_token[example["input_ids"][2]].strip("[]")
+
+
+def test_available_tasks(prepared_ml100k, tmp_path):
+    _, data = prepared_ml100k
+    assert available_tasks(data) == ALL_TASKS
+    inter = tmp_path / "inter.csv"
+    inter.write_text("user,item,timestamp\n" + "".join(f"1,{k},{k}\n" for k in range(6)))
+    plain = prepare(DataConfig(source=str(inter), output=str(tmp_path / "plain")))
+    assert available_tasks(plain) == ["RECOMMEND"]
+    assert len(build_examples(plain, ALL_TASKS, all_positions=False)) == 1  # the others are skipped
+
+
+def test_examples_in_task_order_per_user(prepared_ml100k):
+    _, data = prepared_ml100k
+    tok = data.tokenizer
+    examples = build_examples(data, ALL_TASKS, all_positions=False)
+    assert len(examples) == 5 * len(data.sequences)
+    assert [_task_of(tok, e) for e in examples[:10]] == ALL_TASKS * 2
+
+
+@pytest.mark.parametrize("all_positions", [False, True])
+def test_validation_and_test_targets_never_in_training_inputs(prepared_ml100k, all_positions):
+    synthetic, data = prepared_ml100k
+    tok = data.tokenizer
+    expected = synthetic.expected_sequences()
+    for user, by_task in _per_user(data, all_positions=all_positions).items():
+        items, _ = expected[user]
+        assert len(set(items)) == len(items)  # the fixture never repeats an item within a user
+        hidden = {tok.item_id(items[-1]), tok.item_id(items[-2])}
+        for task, example in by_task.items():
+            assert not hidden & set(example["input_ids"]), (user, task)
+            assert not hidden & set(example["labels"]), (user, task)
+
+
+def test_recommend_example_layout(prepared_ml100k):
+    synthetic, data = prepared_ml100k
+    tok = data.tokenizer
+    expected = synthetic.expected_sequences()
+    for user, by_task in _per_user(data, all_positions=False).items():
+        items, _ = expected[user]
+        ex = by_task["RECOMMEND"]
+        history = [tok.item_id(i) for i in items[:-3]]
+        target = tok.item_id(items[-3])
+        assert ex["input_ids"] == [1, 3, tok.task_id("RECOMMEND"), 4, *history, 5, target, 2]
+        assert ex["labels"] == [IGNORE] * (len(history) + 5) + [target, IGNORE]
+
+
+def test_target_only_labels(prepared_ml100k):
+    _, data = prepared_ml100k
+    for by_task in _per_user(data, all_positions=False).values():
+        for task, ex in by_task.items():
+            ids, labels = ex["input_ids"], ex["labels"]
+            assert len(ids) == len(labels)
+            assert ids[-1] == data.tokenizer.eos_id and ids[-3] == data.tokenizer.start_id
+            assert labels[-2] == ids[-2]
+            assert [i for i, label in enumerate(labels) if label != IGNORE] == [len(ids) - 2], task
+
+
+def test_all_positions_labels_history_items_2_to_n(prepared_ml100k):
+    synthetic, data = prepared_ml100k
+    tok = data.tokenizer
+    expected = synthetic.expected_sequences()
+    for user, by_task in _per_user(data, all_positions=True).items():
+        items, _ = expected[user]
+        ex = by_task["RECOMMEND"]
+        history = [tok.item_id(i) for i in items[:-3]]
+        n = len(history)
+        target = tok.item_id(items[-3])
+        #          [BOS]   [TASK]  [RECOMMEND] [ARGUMENTS] item_1  items 2..n   [START]  answer  [EOS]
+        assert ex["labels"] == [IGNORE, IGNORE, IGNORE, IGNORE, IGNORE, *history[1:], IGNORE, target, IGNORE]
+        assert sum(label != IGNORE for label in ex["labels"]) == n  # (n - 1) history items + answer
+        # The auxiliary tasks stay target-only.
+        for task in ALL_TASKS[1:]:
+            labels = by_task[task]["labels"]
+            assert [i for i, label in enumerate(labels) if label != IGNORE] == [len(labels) - 2], task
+
+
+def test_each_task_answers_from_its_family(prepared_ml100k):
+    synthetic, data = prepared_ml100k
+    tok = data.tokenizer
+    fam = data.vocab.families
+    expected = synthetic.expected_sequences()
+    for user, by_task in _per_user(data, all_positions=False).items():
+        items, ratings = expected[user]
+        target, rating = items[-3], ratings[-3]
+        first_genre = synthetic.genres[int(target)][0]
+        for task, ex in by_task.items():
+            assert _task_of(tok, ex) == task
+            answer = ex["input_ids"][-2]
+            start, end = fam[ANSWER_FAMILY[task]]
+            assert start <= answer < end, (user, task)
+        ids = {task: ex["input_ids"] for task, ex in by_task.items()}
+        assert ids["RECOMMEND"][-2] == tok.item_id(target)
+        assert ids["RECOMMEND_GENRE"][-2] == tok.genre_id(first_genre)
+        assert ids["RATE_MOVIE"][-2] == tok.rating_id(rating)
+        assert ids["RATE_MOVIE"][-4] == tok.item_id(target)  # the movie to rate is the argument
+        assert ids["MOVIE_BY_GENRE"][-2] == tok.item_id(target)
+        assert ids["MOVIE_BY_GENRE"][-4] == tok.genre_id(first_genre)
+        assert ids["RECOMMEND_RATING"][-2] == tok.item_id(target)
+        assert ids["RECOMMEND_RATING"][-4] == tok.rating_id(rating)
+        history = [tok.item_id(i) for i in items[:-3]]
+        assert ids["RECOMMEND_GENRE"][4:-3] == history
+        assert ids["RATE_MOVIE"][4:-4] == history
+
+
+def test_aux_history_truncates_only_auxiliary_tasks(prepared_ml100k):
+    synthetic, data = prepared_ml100k
+    tok = data.tokenizer
+    expected = synthetic.expected_sequences()
+    for user, by_task in _per_user(data, all_positions=False, aux_history=2).items():
+        items, _ = expected[user]
+        history = [tok.item_id(i) for i in items[:-3]]
+        assert by_task["RECOMMEND"]["input_ids"][4:-3] == history
+        assert by_task["RECOMMEND_GENRE"]["input_ids"][4:-3] == history[-2:]
+        assert by_task["MOVIE_BY_GENRE"]["input_ids"][4:-4] == history[-2:]
+
+
+def test_long_history_fits_the_context(tmp_path):
+    inter = tmp_path / "inter.csv"
+    inter.write_text("user,item,timestamp,rating\n" + "".join(f"1,{k},{k},{k % 5 + 1}\n" for k in range(300)))
+    items = tmp_path / "items.csv"
+    items.write_text("item,title,genres\n" + "".join(f"{k},T{k},Drama\n" for k in range(300)))
+    data = prepare(DataConfig(source=str(inter), items=str(items), output=str(tmp_path / "long")))
+    tok = data.tokenizer
+    examples = build_examples(data, ALL_TASKS, all_positions=True)
+    assert len(examples) == 5
+    for ex in examples:
+        assert len(ex["input_ids"]) == len(ex["labels"]) == CONTEXT_LENGTH
+    rec = examples[0]
+    assert rec["input_ids"][-2] == tok.item_id("297")
+    assert rec["input_ids"][4:-3] == [tok.item_id(str(k)) for k in range(297 - 193, 297)]  # most recent kept
+    assert sum(label != IGNORE for label in rec["labels"]) == 193
+
+
+# --------------------------------------------------------------------------------------- presets
+
+
+@pytest.mark.parametrize("preset, paper", [("small", 768_300), ("medium", 2_200_000)])
+def test_parameter_counts_match_paper(preset, paper):
+    n = count_parameters(preset, 10_722)
+    assert abs(n - paper) / paper < 0.05, n
+
+
+def test_parameter_count_ties_embeddings():
+    # small: hidden 64; one more token adds one 64-wide embedding row, counted once (tied output).
+    assert count_parameters("small", 1001) - count_parameters("small", 1000) == 64

@@ -1,0 +1,199 @@
+"""The item vocabulary (lsrec.tokenizer.vocab), its Hugging Face files and the prompt format."""
+
+from __future__ import annotations
+
+import pytest
+
+from lsrec.tokenizer.errors import LSRecError
+from lsrec.tokenizer.prompts import CONTEXT_LENGTH, allowed_answer_ids, prompt_ids
+from lsrec.tokenizer.vocab import ItemTokenizer, Vocabulary
+
+SPECIALS = ["[PAD]", "[BOS]", "[EOS]", "[TASK]", "[ARGUMENTS]", "[START]"]
+TASK_TOKENS = ["[RECOMMEND]", "[RECOMMEND_GENRE]", "[RATE_MOVIE]", "[MOVIE_BY_GENRE]", "[RECOMMEND_RATING]"]
+
+
+@pytest.fixture(scope="module")
+def hf_tok(prepared_ml100k):
+    from transformers import AutoTokenizer
+
+    _, data = prepared_ml100k
+    return AutoTokenizer.from_pretrained(str(data.folder))
+
+
+def _expected_vocab(synthetic):
+    seqs = synthetic.expected_sequences()
+    items = {i for items, _ in seqs.values() for i in items}
+    genres = {g for i in items for g in synthetic.genres[int(i)]}
+    ratings = {r for _, ratings in seqs.values() for r in ratings}
+    return items, genres, ratings
+
+
+def test_vocabulary_has_one_token_per_value(prepared_ml100k):
+    synthetic, data = prepared_ml100k
+    items, genres, ratings = _expected_vocab(synthetic)
+    tokens = data.vocab.tokens
+    assert len(tokens) == len(set(tokens)) == len(data.vocab)
+    assert len(tokens) == 6 + 5 + len(genres) + len(ratings) + len(items)
+    assert sorted(t for t in tokens if t.startswith("item_")) == sorted(f"item_{i}" for i in items)
+    assert sorted(t for t in tokens if t.startswith("genre_")) == sorted(
+        "genre_" + g.replace(" ", "_") for g in genres)
+    assert sorted(t for t in tokens if t.startswith("rating_")) == sorted(f"rating_{r:g}" for r in ratings)
+    assert ratings == {1.0, 2.0, 3.0, 4.0, 5.0}  # the fixture uses every star
+    assert "rating_4" in tokens
+    assert tokens[:6] == SPECIALS
+    assert tokens[6:11] == TASK_TOKENS
+    # Items in numeric order.
+    assert data.vocab.items == sorted(items, key=int)
+
+
+def test_families_are_contiguous_and_cover_the_vocabulary(prepared_ml100k):
+    synthetic, data = prepared_ml100k
+    items, genres, ratings = _expected_vocab(synthetic)
+    fam = data.vocab.families
+    assert list(fam) == ["special", "tasks", "genres", "ratings", "items"]
+    assert fam["special"] == [0, 6]
+    assert fam["tasks"] == [6, 11]
+    assert fam["genres"] == [11, 11 + len(genres)]
+    assert fam["ratings"] == [11 + len(genres), 11 + len(genres) + len(ratings)]
+    assert fam["items"] == [fam["ratings"][1], len(data.vocab)]
+    ranges = list(fam.values())
+    for (_, end), (start, _) in zip(ranges, ranges[1:]):
+        assert end == start
+    assert ranges[0][0] == 0 and ranges[-1][1] == len(data.vocab.tokens)
+    prefix = {"special": "[", "tasks": "[", "genres": "genre_", "ratings": "rating_", "items": "item_"}
+    for name, (start, end) in fam.items():
+        assert all(t.startswith(prefix[name]) for t in data.vocab.tokens[start:end]), name
+    assert data.manifest["vocabulary"]["families"] == fam
+
+
+def test_autotokenizer_loads_prepared_folder(prepared_ml100k, hf_tok):
+    _, data = prepared_ml100k
+    assert len(hf_tok) == len(data.vocab)
+    assert hf_tok.get_vocab() == {t: i for i, t in enumerate(data.vocab.tokens)}
+    assert (hf_tok.pad_token, hf_tok.bos_token, hf_tok.eos_token) == ("[PAD]", "[BOS]", "[EOS]")
+    assert (hf_tok.pad_token_id, hf_tok.bos_token_id, hf_tok.eos_token_id) == (0, 1, 2)
+    assert hf_tok.model_max_length == CONTEXT_LENGTH
+
+
+def test_encode_decode_round_trip(prepared_ml100k, hf_tok):
+    _, data = prepared_ml100k
+    tok = data.tokenizer
+    a, b, c = data.vocab.items[:3]
+    prompt = f"[BOS] [TASK] [RECOMMEND] [ARGUMENTS] item_{a} item_{b} item_{c} [START]"
+    ids = hf_tok.encode(prompt, add_special_tokens=False)
+    expected = [tok.bos_id, tok.task_marker_id, tok.task_id("RECOMMEND"), tok.arguments_id,
+                tok.item_id(a), tok.item_id(b), tok.item_id(c), tok.start_id]
+    assert ids == expected
+    assert ids == [1, 3, 6, 4, *(data.vocab.families["items"][0] + k for k in range(3)), 5]
+    assert hf_tok.encode(prompt) == expected  # no extra BOS/EOS added by default
+    assert hf_tok.decode(ids) == prompt
+    assert prompt_ids(tok, "RECOMMEND", expected[4:7]) == expected
+
+
+def test_hf_and_item_tokenizer_ids_agree(prepared_ml100k, hf_tok):
+    _, data = prepared_ml100k
+    tok = data.tokenizer
+    for item in data.vocab.items:
+        assert hf_tok.convert_tokens_to_ids(f"item_{item}") == tok.item_id(item)
+        assert tok.item_of(tok.item_id(item)) == item
+    for genre in data.vocab.genres:
+        assert hf_tok.convert_tokens_to_ids("genre_" + genre.replace(" ", "_")) == tok.genre_id(genre)
+        assert tok.genre_of(tok.genre_id(genre)) == genre
+    for rating in data.vocab.ratings:
+        assert hf_tok.convert_tokens_to_ids(f"rating_{rating:g}") == tok.rating_id(rating)
+        assert tok.rating_of(tok.rating_id(rating)) == rating
+    assert tok.rating_id(4) == tok.rating_id("4") == tok.rating_id(4.0)
+    text = " ".join(["[BOS]", "[TASK]", "[RATE_MOVIE]", "[ARGUMENTS]", f"item_{data.vocab.items[-1]}",
+                     f"genre_{data.vocab.genres[0]}", "rating_5", "[START]", "[EOS]", "[PAD]"])
+    assert hf_tok.encode(text, add_special_tokens=False) == [
+        tok.bos_id, tok.task_marker_id, tok.task_id("RATE_MOVIE"), tok.arguments_id,
+        tok.item_id(data.vocab.items[-1]), tok.genre_id(data.vocab.genres[0]), tok.rating_id(5.0),
+        tok.start_id, tok.eos_id, tok.pad_id]
+
+
+def test_item_of_rejects_non_item_ids(prepared_ml100k):
+    _, data = prepared_ml100k
+    tok = data.tokenizer
+    with pytest.raises(LSRecError, match="not an item token"):
+        tok.item_of(tok.bos_id)
+
+
+def test_unknown_item_raises_with_the_id(prepared_ml100k):
+    _, data = prepared_ml100k
+    tok = data.tokenizer
+    unknown = "987654"
+    assert f"item_{unknown}" not in data.vocab.tokens
+    with pytest.raises(LSRecError) as err:
+        tok.item_id(unknown)
+    assert "987654" in str(err.value)
+    with pytest.raises(LSRecError, match="987654"):
+        tok.item_id(987654)
+
+
+def test_unknown_genre_rating_task_raise(prepared_ml100k):
+    tok = prepared_ml100k[1].tokenizer
+    with pytest.raises(LSRecError, match="'Polka'"):
+        tok.genre_id("Polka")
+    with pytest.raises(LSRecError, match="2.5"):
+        tok.rating_id(2.5)
+    with pytest.raises(LSRecError, match="known ratings: 1, 2, 3, 4, 5"):
+        tok.rating_id("lots")
+    with pytest.raises(LSRecError, match="'DANCE'"):
+        tok.task_id("DANCE")
+
+
+def test_vocabulary_json_round_trip():
+    vocab = Vocabulary(items=["3", "10", "x"], genres=["Film-Noir", "Sci Fi"], ratings=[0.5, 4.0])
+    assert Vocabulary.from_json(vocab.to_json()) == vocab
+    tok = ItemTokenizer(vocab)
+    assert vocab.tokens[11:] == ["genre_Film-Noir", "genre_Sci_Fi", "rating_0.5", "rating_4",
+                                 "item_3", "item_10", "item_x"]
+    assert tok.genre_id("Sci Fi") == 12
+    assert tok.item_id("x") == 17 and tok.item_id(10) == 16
+    assert list(tok.item_range) == [15, 16, 17]
+
+
+# ---------------------------------------------------------------------------------------- prompts
+
+
+@pytest.mark.parametrize("with_argument", [False, True])
+@pytest.mark.parametrize("n_history", [0, 1, 150, 192, 193, 194, 500])
+def test_prompt_keeps_most_recent_history_within_context(prepared_ml100k, with_argument, n_history):
+    tok = prepared_ml100k[1].tokenizer
+    start = tok.item_range.start
+    n_items = len(tok.item_range)
+    history = [start + k % n_items for k in range(n_history)]
+    argument = tok.genre_range.start if with_argument else None
+    ids = prompt_ids(tok, "MOVIE_BY_GENRE" if with_argument else "RECOMMEND", history, argument)
+    budget = CONTEXT_LENGTH - 2  # answer + [EOS] follow the prompt
+    assert len(ids) <= budget
+    kept = ids[4 : len(ids) - 1 - int(with_argument)]
+    assert ids[:4] == [tok.bos_id, tok.task_marker_id, ids[2], tok.arguments_id]
+    assert ids[-1] == tok.start_id
+    if with_argument:
+        assert ids[-2] == argument
+    max_kept = 192 if with_argument else 193  # the whole context is used, not one token less
+    if n_history <= max_kept:
+        assert kept == history
+    else:
+        assert kept == history[-max_kept:]  # the most recent items, oldest first
+        assert len(ids) + 2 == CONTEXT_LENGTH
+
+
+def test_prompt_truncation_with_smaller_context(prepared_ml100k):
+    tok = prepared_ml100k[1].tokenizer
+    history = list(tok.item_range)[:20]
+    ids = prompt_ids(tok, "RECOMMEND", history, context=12)
+    assert len(ids) + 2 == 12
+    assert ids[4:-1] == history[-5:]
+
+
+def test_allowed_answer_ids_by_family(prepared_ml100k):
+    tok = prepared_ml100k[1].tokenizer
+    fam = tok.vocab.families
+    history = [tok.item_range.start, tok.item_range.start + 2]
+    allowed = allowed_answer_ids(tok, "RECOMMEND", history)
+    assert allowed == [i for i in range(*fam["items"]) if i not in history]
+    assert allowed_answer_ids(tok, "RECOMMEND_GENRE") == list(range(*fam["genres"]))
+    assert allowed_answer_ids(tok, "RATE_MOVIE") == list(range(*fam["ratings"]))
+    assert allowed_answer_ids(tok, "MOVIE_BY_GENRE") == list(range(*fam["items"]))
