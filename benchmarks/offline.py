@@ -33,9 +33,20 @@ def evaluate_checkpoint(folder: str | Path, data_dir: str | None = None, split: 
     started = time.time()
     results = evaluate_protocols(ranker, data, split, sample_size, seed)
     meta = load_metadata(folder).raw
+    history = meta.get("history", [])
+    training = {
+        "preset": meta.get("preset"),
+        "tasks": meta.get("tasks"),
+        "parameters": sum(p.numel() for p in ranker.model.parameters()),
+        "best_epoch": meta.get("best_epoch"),
+        "epochs_run": history[-1]["epoch"] if history else None,
+        "train_seconds": history[-1]["seconds"] if history else None,
+        "valid_ndcg10_by_epoch": [[h["epoch"], h["valid"]["NDCG@10"]] for h in history],
+        "config": meta.get("train_config"),
+    }
     return {"model": meta.get("name", Path(folder).name), "checkpoint": str(folder), "split": split,
-            "split_sha256": data.split_hash, "best_epoch": meta.get("best_epoch"),
-            "seconds": round(time.time() - started, 2), **results}
+            "split_sha256": data.split_hash, "eval_seconds": round(time.time() - started, 2),
+            "training": training, **results}
 
 
 def evaluate_popularity(data_dir: str, split: str = "test", sample_size: int = 1000, seed: int = 0) -> dict:

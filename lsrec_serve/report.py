@@ -12,16 +12,19 @@ TABLE4 = ["NDCG@5", "HR@5", "Div@5"]
 
 
 def metrics_table(title: str, results: dict[str, dict]) -> Table:
-    """results: row name -> {"all_users": {...}, "sampled_users": {...}}"""
+    """One column per model, one row per metric (narrow enough for any terminal).
+    results: model name -> {"all_users": {...}, "sampled_users": {...}}"""
     table = Table(title=title)
-    table.add_column("model")
-    for name in TABLE3:
+    table.add_column("metric")
+    for name in results:
         table.add_column(name, justify="right")
-    for name in TABLE4:
-        table.add_column(f"{name} (1k)", justify="right")
-    for row, res in results.items():
-        table.add_row(row, *[f"{res['all_users'][m]:.4f}" for m in TABLE3],
-                      *[f"{res['sampled_users'][m]:.4f}" for m in TABLE4])
+    for metric in TABLE3:
+        table.add_row(metric, *[f"{res['all_users'][metric]:.4f}" for res in results.values()])
+    users = next(iter(results.values()))["sampled_users"]["users"]
+    for i, metric in enumerate(TABLE4):
+        table.add_row(f"{metric} ({users} sampled users)", *[f"{res['sampled_users'][metric]:.4f}"
+                                                             for res in results.values()],
+                      end_section=False)
     return table
 
 

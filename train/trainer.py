@@ -99,7 +99,8 @@ def train(cfg: TrainConfig, log=print) -> Path:
 
     from .presets import build_model
 
-    torch.set_num_threads(os.cpu_count() or 1)
+    if "OMP_NUM_THREADS" not in os.environ:  # respect a user's thread budget (two runs side by side)
+        torch.set_num_threads(os.cpu_count() or 1)
     data = prepared.load(cfg.data)
     tok = data.tokenizer
     tasks = available_tasks(data) if cfg.multitask else ["RECOMMEND"]
