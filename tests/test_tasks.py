@@ -175,3 +175,46 @@ def test_parameter_counts_match_paper(preset, paper):
 def test_parameter_count_ties_embeddings():
     # small: hidden 64; one more token adds one 64-wide embedding row, counted once (tied output).
     assert count_parameters("small", 1001) - count_parameters("small", 1000) == 64
+
+
+def test_sampled_auxiliary_tasks_draw_one_task_per_user_and_vary(prepared_ml100k):
+    import torch
+
+    from lsrec.train.tasks import SampledAuxiliaryTasks
+
+    _, data = prepared_ml100k
+    examples = build_examples(data, ALL_TASKS, all_positions=True, aux_history=5)
+    sampled = SampledAuxiliaryTasks(examples)
+    n_users = len(data.sequences)
+    assert len(sampled) == 2 * n_users
+    dataset = sampled.as_dataset()
+    torch.manual_seed(0)
+    recommend_rows = [dataset[i] for i in range(n_users)]
+    assert all(_task_of(data.tokenizer, row) == "RECOMMEND" for row in recommend_rows)
+    drawn = {(i, _task_of(data.tokenizer, dataset[i])) for _ in range(30) for i in range(n_users, 2 * n_users)}
+    tasks = {task for _, task in drawn}
+    assert tasks == set(ALL_TASKS) - {"RECOMMEND"}  # all four auxiliary tasks get drawn
+    assert len({task for i, task in drawn if i == n_users}) > 1  # the same row varies between reads
+    # the draw is seeded: the same seed gives the same examples
+    torch.manual_seed(1)
+    first = [dataset[i]["input_ids"] for i in range(n_users, 2 * n_users)]
+    torch.manual_seed(1)
+    assert first == [dataset[i]["input_ids"] for i in range(n_users, 2 * n_users)]
+    assert dataset["length"] == [len(e["input_ids"]) for e in sampled.recommend] + [
+        len(c[0]["input_ids"]) for c in sampled.auxiliary]
+
+
+def test_training_dropout_is_off_at_inference():
+    import torch
+
+    from lsrec.train.presets import add_training_dropout, build_model
+
+    # no attention dropout, so any difference in training mode comes from the hooks
+    plain = build_model("small", 50, seed=0, attention_dropout=0.0)
+    hooked = build_model("small", 50, seed=0, attention_dropout=0.0)
+    add_training_dropout(hooked, 0.5)
+    ids = torch.randint(0, 50, (2, 12))
+    plain.eval(), hooked.eval()
+    assert torch.equal(plain(input_ids=ids).logits, hooked(input_ids=ids).logits)
+    hooked.train(), plain.train()
+    assert not torch.allclose(plain(input_ids=ids).logits, hooked(input_ids=ids).logits)

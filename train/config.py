@@ -21,6 +21,8 @@ class TrainConfig:
     all_positions: bool = field(default=True, metadata={"help": "also learn every next item of the history (SASRec-style)"})
     aux_history: int = field(default=50, metadata={"help": "most recent items in the auxiliary tasks' prompts "
                                                  "(0: the whole history, as the paper)"})
+    task_sampling: bool = field(default=True, metadata={"help": "per epoch and user, one auxiliary task drawn at "
+                                                        "random (off: all four every epoch, as the paper)"})
     max_epochs: int = field(default=100, metadata={"help": "upper bound on epochs (paper: 100)"})
     patience: int = field(default=20, metadata={"help": "stop after this many epochs without a better validation NDCG@10 (paper: 20)"})
     learning_rate: float = field(default=2e-3, metadata={"help": "AdamW peak learning rate"})
@@ -29,6 +31,8 @@ class TrainConfig:
     weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay"})
     batch_size: int = field(default=64, metadata={"help": "sequences per optimizer step"})
     attention_dropout: float = field(default=0.2, metadata={"help": "attention dropout (paper Table 1: 0.2)"})
+    hidden_dropout: float = field(default=0.0, metadata={"help": "training-only dropout on embeddings and "
+                                                        "attention/MLP outputs (the saved model is plain Llama)"})
     bf16: bool = field(default=False, metadata={"help": "bfloat16 autocast (only where measured faster and safe)"})
     seed: int = field(default=42, metadata={"help": "seed for weights, data order and dropout"})
     eval_batch_size: int = field(default=256, metadata={"help": "users per batch when validating"})
@@ -44,6 +48,8 @@ class TrainConfig:
             raise LSRecError(f"aux_history must be 0 (whole history) or more (got {self.aux_history})")
         if not 0 < self.learning_rate < 1:
             raise LSRecError(f"learning_rate must be in (0, 1) (got {self.learning_rate})")
+        if not 0 <= self.hidden_dropout < 1:
+            raise LSRecError(f"hidden_dropout must be in [0, 1) (got {self.hidden_dropout})")
         if not 0 <= self.attention_dropout < 1:
             raise LSRecError(f"attention_dropout must be in [0, 1) (got {self.attention_dropout})")
         if self.name is None:

@@ -25,7 +25,7 @@ def _example(tok: ItemTokenizer, task: str, history: list[int], answer: int, arg
         n_history = len(prompt) - first_item - 1 - int(argument is not None)
         for pos in range(first_item + 1, first_item + n_history):
             labels[pos] = input_ids[pos]
-    return {"input_ids": input_ids, "labels": labels}
+    return {"input_ids": input_ids, "labels": labels, "task": task}
 
 
 def available_tasks(data: PreparedData) -> list[str]:
@@ -40,11 +40,12 @@ def available_tasks(data: PreparedData) -> list[str]:
 
 def build_examples(data: PreparedData, tasks: list[str], all_positions: bool,
                    aux_history: int | None = None) -> list[dict]:
-    """One example per user and task. `aux_history` truncates the history of the four auxiliary
+    """One example per user and task, each tagged with "task" and "user" (its index). `aux_history` truncates the history of the four auxiliary
     tasks to its most recent items, so multi-task costs little more than RECOMMEND alone."""
     tok = data.tokenizer
     examples = []
-    for seq in data.sequences:
+    for user, seq in enumerate(data.sequences):
+        start = len(examples)
         items = seq.items[:-2]  # drop the validation and test targets
         target, history = items[-1], [tok.item_id(i) for i in items[:-1]]
         aux = history[-aux_history:] if aux_history else history
@@ -63,4 +64,48 @@ def build_examples(data: PreparedData, tasks: list[str], all_positions: bool,
                 examples.append(_example(tok, task, aux, rating_id, target_id, False))
             elif task == "RECOMMEND_RATING" and rating_id is not None:
                 examples.append(_example(tok, task, aux, target_id, rating_id, False))
+        for example in examples[start:]:
+            example["user"] = user
     return examples
+
+
+class SampledAuxiliaryTasks:
+    """A training set whose epoch holds every RECOMMEND example plus, per user, ONE auxiliary-task
+    example drawn afresh each time it is read. Multi-task then costs about 1.5x single-task instead
+    of 5x, and the auxiliary tasks take half the optimizer steps instead of four fifths.
+    Draws use torch's global generator, which the Trainer seeds and restores on resume."""
+
+    def __init__(self, examples: list[dict]):
+        self.recommend = [e for e in examples if e["task"] == "RECOMMEND"]
+        by_user: dict[int, list[dict]] = {}
+        for e in examples:
+            if e["task"] != "RECOMMEND":
+                by_user.setdefault(e["user"], []).append(e)
+        self.auxiliary = list(by_user.values())
+
+    def __len__(self) -> int:
+        return len(self.recommend) + len(self.auxiliary)
+
+    def draw(self, index: int) -> dict:
+        import torch
+
+        if index < len(self.recommend):
+            return self.recommend[index]
+        choices = self.auxiliary[index - len(self.recommend)]
+        return choices[int(torch.randint(len(choices), (1,)))]
+
+    def as_dataset(self):
+        """A `datasets.Dataset` (what TRL takes) of row indices, drawn into examples on read.
+        The "length" column lets the length-grouped sampler batch without reading every row."""
+        from datasets import Dataset
+
+        lengths = [len(e["input_ids"]) for e in self.recommend] + [len(c[0]["input_ids"]) for c in self.auxiliary]
+        rows = Dataset.from_dict({"index": list(range(len(self))), "length": lengths})
+
+        def draw_batch(batch):
+            drawn = [self.draw(i) for i in batch["index"]]
+            # "length" passes through for the sampler; the collator ignores it.
+            return {"input_ids": [e["input_ids"] for e in drawn], "labels": [e["labels"] for e in drawn],
+                    "length": batch["length"]}
+
+        return rows.with_transform(draw_batch)

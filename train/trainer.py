@@ -13,7 +13,7 @@ from lsrec.tokenizer.checkpoint import write_metadata
 from lsrec.tokenizer.errors import LSRecError
 
 from .config import TrainConfig
-from .tasks import available_tasks, build_examples
+from .tasks import SampledAuxiliaryTasks, available_tasks, build_examples
 
 STATE_FILE = "early_stopping.json"
 
@@ -97,7 +97,7 @@ def train(cfg: TrainConfig, log=print) -> Path:
     from transformers import PreTrainedTokenizerFast
     from trl import SFTConfig, SFTTrainer
 
-    from .presets import build_model
+    from .presets import add_training_dropout, build_model
 
     if "OMP_NUM_THREADS" not in os.environ:  # respect a user's thread budget (two runs side by side)
         torch.set_num_threads(os.cpu_count() or 1)
@@ -107,11 +107,15 @@ def train(cfg: TrainConfig, log=print) -> Path:
     examples = build_examples(data, tasks, cfg.all_positions, cfg.aux_history)
     if not examples:
         raise LSRecError(f"{cfg.data}: no training examples")
-    train_set = Dataset.from_list(examples)
+    if cfg.multitask and cfg.task_sampling:
+        train_set = SampledAuxiliaryTasks(examples).as_dataset()
+    else:
+        train_set = Dataset.from_list([{"input_ids": e["input_ids"], "labels": e["labels"]} for e in examples])
     model = build_model(cfg.preset, len(data.vocab), cfg.seed, pad_id=tok.pad_id, bos_id=tok.bos_id,
                         eos_id=tok.eos_id, attention_dropout=cfg.attention_dropout)
+    add_training_dropout(model, cfg.hidden_dropout)
     n_params = sum(p.numel() for p in model.parameters())
-    log(f"{cfg.name}: {n_params:,} parameters, tasks {', '.join(tasks)}, {len(examples):,} examples per epoch")
+    log(f"{cfg.name}: {n_params:,} parameters, tasks {', '.join(tasks)}, {len(train_set):,} examples per epoch")
 
     run_dir = Path(cfg.runs_dir) / cfg.name
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -145,6 +149,9 @@ def train(cfg: TrainConfig, log=print) -> Path:
         report_to="none",
         dataloader_num_workers=0,
         disable_tqdm=False,
+        # Examples are already token ids with labels (-100 outside the answers).
+        dataset_kwargs={"skip_prepare_dataset": True},
+        remove_unused_columns=False,
     )
     hf_tok = PreTrainedTokenizerFast.from_pretrained(str(data.folder))
     trainer = SFTTrainer(model=model, args=args, train_dataset=train_set, processing_class=hf_tok)
