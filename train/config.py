@@ -23,6 +23,8 @@ class TrainConfig:
                                                  "(0: the whole history, as the paper)"})
     task_sampling: bool = field(default=True, metadata={"help": "per epoch and user, one auxiliary task drawn at "
                                                         "random (off: all four every epoch, as the paper)"})
+    aux_weight: float = field(default=0.25, metadata={"help": "loss weight of an auxiliary-task example "
+                                                     "relative to a RECOMMEND example"})
     max_epochs: int = field(default=100, metadata={"help": "upper bound on epochs (paper: 100)"})
     patience: int = field(default=20, metadata={"help": "stop after this many epochs without a better validation NDCG@10 (paper: 20)"})
     learning_rate: float = field(default=2e-3, metadata={"help": "AdamW peak learning rate"})
@@ -48,6 +50,8 @@ class TrainConfig:
             raise LSRecError(f"aux_history must be 0 (whole history) or more (got {self.aux_history})")
         if not 0 < self.learning_rate < 1:
             raise LSRecError(f"learning_rate must be in (0, 1) (got {self.learning_rate})")
+        if self.aux_weight < 0:
+            raise LSRecError(f"aux_weight must be 0 or more (got {self.aux_weight})")
         if not 0 <= self.hidden_dropout < 1:
             raise LSRecError(f"hidden_dropout must be in [0, 1) (got {self.hidden_dropout})")
         if not 0 <= self.attention_dropout < 1:

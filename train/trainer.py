@@ -13,7 +13,7 @@ from lsrec.tokenizer.checkpoint import write_metadata
 from lsrec.tokenizer.errors import LSRecError
 
 from .config import TrainConfig
-from .tasks import SampledAuxiliaryTasks, available_tasks, build_examples
+from .tasks import IGNORE, SampledAuxiliaryTasks, available_tasks, build_examples
 
 STATE_FILE = "early_stopping.json"
 
@@ -90,14 +90,45 @@ def make_callback(cfg: TrainConfig, data: prepared.PreparedData, run_dir: Path, 
     return RankingEarlyStopping()
 
 
+def make_trainer_class():
+    import torch
+    import torch.nn.functional as F
+    from trl import SFTTrainer
+
+    class ExampleWeightedSFTTrainer(SFTTrainer):
+        """Each example weighs the same, whatever its number of labels; auxiliary tasks weigh `aux_weight`.
+
+        The metrics average over users, so every user's RECOMMEND sequence counts once, not once per
+        labelled position (which would favour users with long histories). Batches grouped by length
+        hold mostly one task; dividing by the nominal batch size keeps every batch on one scale."""
+
+        recommend_id: int = -1
+        aux_weight: float = 1.0
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            outputs = model(input_ids=inputs["input_ids"], attention_mask=inputs.get("attention_mask"))
+            targets = inputs["labels"][:, 1:]
+            token_loss = F.cross_entropy(outputs.logits[:, :-1].float().transpose(1, 2), targets,
+                                         ignore_index=IGNORE, reduction="none")
+            per_example = token_loss.sum(1) / (targets != IGNORE).sum(1).clamp(min=1)
+            is_aux = inputs["input_ids"][:, 2] != self.recommend_id  # the task token
+            weights = torch.where(is_aux, self.aux_weight, 1.0).to(per_example.dtype)
+            loss = (per_example * weights).sum() / self.args.per_device_train_batch_size
+            return (loss, outputs) if return_outputs else loss
+
+    return ExampleWeightedSFTTrainer
+
+
 def train(cfg: TrainConfig, log=print) -> Path:
     """Train and return the folder of the best checkpoint."""
     import torch
     from datasets import Dataset
     from transformers import PreTrainedTokenizerFast
-    from trl import SFTConfig, SFTTrainer
+    from trl import SFTConfig
 
     from .presets import add_training_dropout, build_model
+
+    ExampleWeightedSFTTrainer = make_trainer_class()
 
     if "OMP_NUM_THREADS" not in os.environ:  # respect a user's thread budget (two runs side by side)
         torch.set_num_threads(os.cpu_count() or 1)
@@ -154,7 +185,8 @@ def train(cfg: TrainConfig, log=print) -> Path:
         remove_unused_columns=False,
     )
     hf_tok = PreTrainedTokenizerFast.from_pretrained(str(data.folder))
-    trainer = SFTTrainer(model=model, args=args, train_dataset=train_set, processing_class=hf_tok)
+    trainer = ExampleWeightedSFTTrainer(model=model, args=args, train_dataset=train_set, processing_class=hf_tok)
+    trainer.recommend_id, trainer.aux_weight = tok.task_id("RECOMMEND"), cfg.aux_weight
     callback = make_callback(cfg, data, run_dir, tasks, log)
     if resume_from:
         epoch = json.loads((resume_from / "trainer_state.json").read_text())["epoch"]
