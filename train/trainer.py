@@ -90,9 +90,21 @@ def make_callback(cfg: TrainConfig, data: prepared.PreparedData, run_dir: Path, 
     return RankingEarlyStopping()
 
 
-def make_trainer_class():
+def example_weighted_loss(logits, input_ids, labels, recommend_id: int, aux_weight: float, batch_size: int):
+    """Sum over examples of (mean next-token loss over the example's labels) x weight, / batch_size.
+    RECOMMEND examples weigh 1, auxiliary-task examples `aux_weight` (task token at position 2)."""
     import torch
     import torch.nn.functional as F
+
+    targets = labels[:, 1:]
+    token_loss = F.cross_entropy(logits[:, :-1].float().transpose(1, 2), targets, ignore_index=IGNORE,
+                                 reduction="none")
+    per_example = token_loss.sum(1) / (targets != IGNORE).sum(1).clamp(min=1)
+    weights = torch.where(input_ids[:, 2] != recommend_id, aux_weight, 1.0).to(per_example.dtype)
+    return (per_example * weights).sum() / batch_size
+
+
+def make_trainer_class():
     from trl import SFTTrainer
 
     class ExampleWeightedSFTTrainer(SFTTrainer):
@@ -107,13 +119,8 @@ def make_trainer_class():
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             outputs = model(input_ids=inputs["input_ids"], attention_mask=inputs.get("attention_mask"))
-            targets = inputs["labels"][:, 1:]
-            token_loss = F.cross_entropy(outputs.logits[:, :-1].float().transpose(1, 2), targets,
-                                         ignore_index=IGNORE, reduction="none")
-            per_example = token_loss.sum(1) / (targets != IGNORE).sum(1).clamp(min=1)
-            is_aux = inputs["input_ids"][:, 2] != self.recommend_id  # the task token
-            weights = torch.where(is_aux, self.aux_weight, 1.0).to(per_example.dtype)
-            loss = (per_example * weights).sum() / self.args.per_device_train_batch_size
+            loss = example_weighted_loss(outputs.logits, inputs["input_ids"], inputs["labels"], self.recommend_id,
+                                         self.aux_weight, self.args.per_device_train_batch_size)
             return (loss, outputs) if return_outputs else loss
 
     return ExampleWeightedSFTTrainer
