@@ -65,7 +65,7 @@ def _options_from(config_cls, skip=()):
     return params
 
 
-def _train_command(recipe: str = typer.Option("full", help="full (paper: 100 epochs, patience 20) or quick"),
+def _train_command(recipe: str = typer.Option("full", help="full (40 epochs, patience 10), quick (15, 5) or paper (100, 20)"),
                    **given):
     """Train LSRec with TRL's SFTTrainer; keep the checkpoint with the best validation NDCG@10."""
     from lsrec.tokenizer.errors import LSRecError

@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
 # Reproduce the ML-100K tables of docs/RESULTS.md: popularity and LSRec small/medium/large,
 # single-task and multi-task, each trained with the given recipe and evaluated on the test split.
-# Usage: scripts/results.sh [extra `lsrec train` flags]   (RECIPE=full by default)
+# Usage: scripts/results.sh [extra `lsrec train` flags]
+#   RECIPE=full (default) | quick | paper;  PRESETS="small medium large";  MODES="single-task multitask"
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"
 RECIPE=${RECIPE:-full}
 PRESETS=${PRESETS:-"small medium large"}
+MODES=${MODES:-"single-task multitask"}
 [ -f data/ml-100k/manifest.json ] || lsrec data prepare --output data/ml-100k
 mkdir -p docs/results
-lsrec eval --baseline popularity --data data/ml-100k --json docs/results/popularity.json
+[ -f docs/results/popularity.json ] || lsrec eval --baseline popularity --data data/ml-100k --json docs/results/popularity.json
 for preset in $PRESETS; do
-  for mt in single-task multitask; do
+  for mt in $MODES; do
     flag=--no-multitask; suffix=""
     [ "$mt" = multitask ] && flag=--multitask && suffix=-mt
     name="lsrec-$preset$suffix"
