@@ -19,7 +19,7 @@ GENRES = ["Action", "Comedy", "Drama", "Sci-Fi"]
 
 
 def run(*args, cwd, check=True):
-    proc = subprocess.run([*LSREC, *args], cwd=cwd, capture_output=True, text=True, timeout=600,
+    proc = subprocess.run([*LSREC, *args], cwd=cwd, capture_output=True, text=True, timeout=1800,
                           env={**os.environ, "LSREC_DEBUG": ""})
     if check and proc.returncode != 0:
         raise AssertionError(f"lsrec {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")

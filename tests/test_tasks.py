@@ -200,8 +200,9 @@ def test_sampled_auxiliary_tasks_draw_one_task_per_user_and_vary(prepared_ml100k
     first = [dataset[i]["input_ids"] for i in range(n_users, 2 * n_users)]
     torch.manual_seed(1)
     assert first == [dataset[i]["input_ids"] for i in range(n_users, 2 * n_users)]
-    assert dataset["length"] == [len(e["input_ids"]) for e in sampled.recommend] + [
-        len(c[0]["input_ids"]) for c in sampled.auxiliary]
+    # an auxiliary row reports its user's RECOMMEND length, so the sampler batches it beside RECOMMEND rows
+    recommend_lengths = [len(e["input_ids"]) for e in sampled.recommend]
+    assert dataset["length"] == recommend_lengths + recommend_lengths
 
 
 def test_training_dropout_is_off_at_inference():

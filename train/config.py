@@ -19,11 +19,11 @@ class TrainConfig:
     output_dir: str = field(default="checkpoints", metadata={"help": "best checkpoint goes to <output_dir>/<name>"})
     runs_dir: str = field(default="runs", metadata={"help": "trainer state for resuming goes to <runs_dir>/<name>"})
     all_positions: bool = field(default=True, metadata={"help": "also learn every next item of the history (SASRec-style)"})
-    aux_history: int = field(default=50, metadata={"help": "most recent items in the auxiliary tasks' prompts "
+    aux_history: int = field(default=0, metadata={"help": "most recent items in the auxiliary tasks' prompts "
                                                  "(0: the whole history, as the paper)"})
     task_sampling: bool = field(default=True, metadata={"help": "per epoch and user, one auxiliary task drawn at "
                                                         "random (off: all four every epoch, as the paper)"})
-    aux_weight: float = field(default=0.1, metadata={"help": "loss weight of an auxiliary-task label relative "
+    aux_weight: float = field(default=1.0, metadata={"help": "loss weight of an auxiliary-task label relative "
                                                     "to a RECOMMEND label"})
     max_epochs: int = field(default=40, metadata={"help": "upper bound on epochs (paper: 100)"})
     patience: int = field(default=10, metadata={"help": "stop after this many epochs without a better validation NDCG@10 (paper: 20)"})
