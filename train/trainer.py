@@ -37,6 +37,15 @@ def save_checkpoint(model, data: prepared.PreparedData, folder: Path, extra: dic
     os.replace(tmp, folder)
 
 
+def record_history(checkpoint_dir: Path, history: list[dict]) -> None:
+    """Keep the checkpoint's validation history complete, also for epochs after the best one."""
+    from lsrec.tokenizer.checkpoint import load_metadata
+
+    meta = load_metadata(checkpoint_dir).raw
+    meta.pop("format")
+    write_metadata(checkpoint_dir, {**meta, "history": history})
+
+
 def make_callback(cfg: TrainConfig, data: prepared.PreparedData, run_dir: Path, tasks: list[str], log):
     from transformers import TrainerCallback
 
@@ -78,6 +87,8 @@ def make_callback(cfg: TrainConfig, data: prepared.PreparedData, run_dir: Path, 
                     "name": cfg.name, "preset": cfg.preset, "tasks": tasks, "train_config": cfg.to_dict(),
                     "best_epoch": entry["epoch"], "valid": metrics, "history": self.history,
                 })
+            else:
+                record_history(checkpoint_dir, self.history)
             (run_dir / STATE_FILE).write_text(json.dumps(self.history, indent=1))
             best = self.best
             log(f"epoch {entry['epoch']}: valid NDCG@10 {metrics['NDCG@10']:.4f} HR@10 {metrics['HR@10']:.4f} "
