@@ -14,8 +14,9 @@ from lsrec.tokenizer.vocab import ItemTokenizer
 class LSRecRanker:
     """Scores are log-probabilities over the allowed answers (the task's family minus the history)."""
 
-    def __init__(self, model, tok: ItemTokenizer, batch_size: int = 128, task: str = "RECOMMEND"):
+    def __init__(self, model, tok: ItemTokenizer, batch_size: int = 128, task: str = "RECOMMEND", meta=None):
         self.model, self.tok, self.batch_size, self.task = model, tok, batch_size, task
+        self.meta = meta  # CheckpointMeta when loaded from a folder
 
     @classmethod
     def from_checkpoint(cls, folder: str | Path, **kwargs) -> "LSRecRanker":
@@ -25,7 +26,7 @@ class LSRecRanker:
         logging.disable_progress_bar()
         meta = load_metadata(folder)
         model = AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch.float32)
-        return cls(model.eval(), meta.tokenizer, **kwargs)
+        return cls(model.eval(), meta.tokenizer, meta=meta, **kwargs)
 
     @torch.inference_mode()
     def rank_ids(self, prompts: list[list[int]], excludes: list[list[int]], k: int, family: str):

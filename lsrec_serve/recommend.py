@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from lsrec.tokenizer.checkpoint import load_metadata
 from lsrec.tokenizer.errors import LSRecError
 from lsrec.tokenizer.prompts import ANSWER_FAMILY, prompt_ids
 from lsrec.tokenizer.vocab import TASKS
@@ -22,8 +21,8 @@ class OfflineRecommender:
     def __init__(self, folder: str | Path):
         from lsrec.bench.lsrec_ranker import LSRecRanker
 
-        self.meta = load_metadata(folder)
         self.ranker = LSRecRanker.from_checkpoint(folder)
+        self.meta = self.ranker.meta
         self.tok = self.ranker.tok
 
     def recommend(self, history: list[str], k: int = 10, task: str = "RECOMMEND", genre: str | None = None,

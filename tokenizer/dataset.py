@@ -77,7 +77,7 @@ def build_sequences(inter, min_interactions: int) -> list[UserSequence]:
         ratings = [float(r) for r in group["rating"]] if has_ratings else None
         sequences.append(UserSequence(str(user), group["item"].tolist(), ratings))
     # Users in numeric order when ids are integers, so files read naturally.
-    sequences.sort(key=lambda s: (0, int(s.user), "") if s.user.lstrip("-").isdigit() else (1, 0, s.user))
+    sequences.sort(key=lambda s: _sort_key(s.user))
     return sequences
 
 

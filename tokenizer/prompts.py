@@ -11,12 +11,13 @@ from __future__ import annotations
 from .vocab import ItemTokenizer
 
 CONTEXT_LENGTH = 200  # paper Table 1
-PROMPT_OVERHEAD = 6  # [BOS] [TASK] [task] [ARGUMENTS] ... [START] answer; + 1 when there is an argument
+FRAME_TOKENS = 5  # [BOS] [TASK] [task] [ARGUMENTS] ... [START]
 ANSWER_TOKENS = 2  # answer and [EOS]
 
 
 def max_history(has_argument: bool, context: int = CONTEXT_LENGTH) -> int:
-    return context - PROMPT_OVERHEAD - ANSWER_TOKENS - int(has_argument) + 1
+    """History items that fit beside the frame, the optional argument and the answer."""
+    return context - FRAME_TOKENS - ANSWER_TOKENS - int(has_argument)
 
 
 def prompt_ids(tok: ItemTokenizer, task: str, history_ids: list[int], argument_id: int | None = None,
