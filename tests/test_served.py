@@ -194,3 +194,31 @@ def test_a_stock_model_is_left_untouched(tmp_path):
         chat = client.chat.completions.create(model=str(folder), messages=[{"role": "user", "content": "w3 w4"}],
                                               max_tokens=2, temperature=0)
         assert chat.choices[0].message.content is not None
+
+
+def test_lsrec_serve_command_stops_cleanly_on_sigterm(served, tmp_path):
+    """`lsrec serve` waits for health, serves, and leaves no process behind when terminated."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    ckpt, *_ = served
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "lsrec.serve.cli", "serve", str(ckpt), "--port", str(port),
+                             "--log-file", str(tmp_path / "cli.log"), "--", "--max-num-seqs", "32"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    deadline = time.time() + 900
+    line = ""
+    while "serving" not in line and time.time() < deadline:
+        line = proc.stdout.readline()
+        assert line or proc.poll() is None, (tmp_path / "cli.log").read_text()[-2000:]
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as response:
+        assert response.status == 200
+    assert "'max_num_seqs': 32" in (tmp_path / "cli.log").read_text()  # flags after -- reach vLLM
+    os.kill(proc.pid, signal.SIGTERM)
+    assert proc.wait(timeout=120) == 0
+    time.sleep(1)
+    assert not group_alive(proc.pid)  # vLLM's engine and workers went with it
