@@ -4,7 +4,6 @@ imports happen inside commands so `--help` is instant. Our errors print one red 
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import Optional
@@ -249,17 +248,9 @@ def _split_ids(text: str) -> list[str]:
 
 def main():
     """Entry point: one error boundary for our errors."""
-    from lsrec.tokenizer.errors import LSRecError
+    from lsrec.tokenizer.errors import run_cli
 
-    try:
-        app()
-    except LSRecError as exc:
-        if os.environ.get("LSREC_DEBUG"):
-            raise
-        from rich.console import Console
-
-        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-        sys.exit(1)
+    run_cli(app)
 
 
 if __name__ == "__main__":

@@ -222,3 +222,24 @@ def test_lsrec_serve_command_stops_cleanly_on_sigterm(served, tmp_path):
     assert proc.wait(timeout=120) == 0
     time.sleep(1)
     assert not group_alive(proc.pid)  # vLLM's engine and workers went with it
+
+
+def test_bench_short_run(served):
+    """lsrec-bench against the served tiny model: a sweep with the references, JSON, Markdown and PNG."""
+    import subprocess
+    import sys
+
+    ckpt, url, _, root = served
+    out = root / "bench" / "tiny"
+    proc = subprocess.run([sys.executable, "-m", "lsrec.bench.bench_cli", str(ckpt), "--url", url,
+                           "--concurrency", "1,4", "--requests", "20", "--seconds", "20", "-k", "5",
+                           "--reference-seconds", "1", "-o", str(out)], capture_output=True, text=True, timeout=600, cwd=root)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = json.loads(out.with_suffix(".json").read_text())
+    assert [s["concurrency"] for s in report["sweep"]] == [1, 4]
+    for level in report["sweep"]:
+        assert level["requests"] == 20 and level["errors"] == 0 and level["requests_per_s"] > 0
+        assert level["p50_ms"] <= level["p90_ms"] <= level["p99_ms"]
+    refs = report["references"]
+    assert refs["hf_in_process"]["requests_per_s"] > 0 and refs["hardware_limit_requests_per_s"] > 0
+    assert out.with_suffix(".png").stat().st_size > 1000 and "| concurrency |" in out.with_suffix(".md").read_text()

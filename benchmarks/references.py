@@ -1,0 +1,56 @@
+"""What served throughput is compared with: the same checkpoint scored in-process with Hugging Face
+transformers, and the hardware's limit (model FLOPs per request over a measured matmul rate)."""
+
+from __future__ import annotations
+
+import time
+
+
+def flops_per_request(config, prompt_length: int) -> int:
+    """Matmul FLOPs of one prefill of `prompt_length` tokens (2 per multiply-add): projections and MLP
+    for every token, causal attention, and the output head for the last position only (vLLM computes
+    logits for the sampled position alone)."""
+    d, inter, layers = config.hidden_size, config.intermediate_size, config.num_hidden_layers
+    head_dim = getattr(config, "head_dim", None) or d // config.num_attention_heads
+    kv = config.num_key_value_heads * head_dim
+    per_token = layers * 2 * (d * d + 2 * d * kv + d * d + 3 * d * inter)  # q, k, v, o, gate/up/down
+    attention = layers * 2 * d * prompt_length * (prompt_length + 1)  # QK^T and AV over causal pairs
+    return prompt_length * per_token + attention + 2 * d * config.vocab_size
+
+
+def matmul_flops_per_s(threads: int, size: int = 1024, seconds: float = 2.0) -> float:
+    """Dense float32 matrix-multiply rate with `threads` torch threads on this machine, now."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        a, b = torch.randn(size, size), torch.randn(size, size)
+        for _ in range(3):
+            a @ b  # warm-up
+        reps, started = 0, time.perf_counter()
+        while time.perf_counter() - started < seconds:
+            a @ b
+            reps += 1
+        return 2 * size**3 * reps / (time.perf_counter() - started)
+    finally:
+        torch.set_num_threads(previous)
+
+
+def hf_requests_per_s(checkpoint: str, prompts: list[list[int]], excludes: list[list[int]], k: int,
+                      batch_size: int = 64, seconds: float = 10.0) -> dict:
+    """The in-process alternative: LSRecRanker (transformers, SDPA attention, inference mode, batches
+    of prompts of similar length, the same masking) ranking the same requests."""
+    from .lsrec_ranker import LSRecRanker
+
+    ranker = LSRecRanker.from_checkpoint(checkpoint, batch_size=batch_size)
+    ranker.rank_ids(prompts[:batch_size], excludes[:batch_size], k)  # warm-up
+    done, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds or done == 0:
+        ranker.rank_ids(prompts, excludes, k)
+        done += len(prompts)
+    wall = time.perf_counter() - started
+    import torch
+
+    return {"requests_per_s": done / wall, "requests": done, "seconds": round(wall, 3), "batch_size": batch_size,
+            "threads": torch.get_num_threads(), "attention": ranker.model.config._attn_implementation}

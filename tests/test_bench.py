@@ -1,0 +1,82 @@
+"""lsrec-bench: the statistics on known inputs, the FLOP count against a hand count, the loopback rule,
+and the load generator against a local stand-in server."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import SimpleNamespace
+
+import pytest
+
+from lsrec.bench.load import LevelResult, check_loopback, percentile, run_level
+from lsrec.bench.references import flops_per_request
+from lsrec.tokenizer.errors import LSRecError
+
+
+def test_percentile_matches_hand_computed_values():
+    values = [15, 20, 35, 40, 50]
+    assert percentile(values, 0) == 15 and percentile(values, 100) == 50
+    assert percentile(values, 50) == 35
+    assert percentile(values, 40) == 29.0  # rank 1.6: 20 + 0.6 * (35 - 20)
+    assert percentile([3, 1, 2], 90) == pytest.approx(2.8)  # sorted first; rank 1.8: 2 + 0.8 * (3 - 2)
+    assert percentile([7], 99) == 7
+    with pytest.raises(ValueError):
+        percentile([], 50)
+    with pytest.raises(ValueError):
+        percentile([1], 101)
+
+
+def test_summary_rates_and_percentiles():
+    result = LevelResult(concurrency=4, latencies=[0.010, 0.020, 0.030, 0.040], errors=1, wall=2.0)
+    s = result.summary(k=10)
+    assert s["requests"] == 5 and s["errors"] == 1
+    assert s["requests_per_s"] == 2.0 and s["items_per_s"] == 20.0  # 4 successes in 2 s, 10 items each
+    assert s["p50_ms"] == pytest.approx(25.0) and s["p99_ms"] == pytest.approx(39.7)
+    assert LevelResult(1, [], 3, 1.0).summary(10)["p50_ms"] is None
+
+
+def test_flops_per_request_hand_count():
+    config = SimpleNamespace(hidden_size=4, intermediate_size=8, num_hidden_layers=1, num_attention_heads=2,
+                             num_key_value_heads=1, vocab_size=10, head_dim=None)
+    # per token: 2 * (q 16 + k,v 2*4*2=16 + o 16 + mlp 3*4*8=96) = 288; 3 tokens = 864
+    # attention: 2 * 4 * 3 * 4 = 96; output head for one position: 2 * 4 * 10 = 80
+    assert flops_per_request(config, 3) == 864 + 96 + 80
+
+
+@pytest.mark.parametrize("url", ["http://10.0.0.1:8000", "http://example.org", "http://0.0.0.0:8000"])
+def test_only_loopback(url):
+    with pytest.raises(LSRecError, match="loopback"):
+        check_loopback(url)
+
+
+def test_run_level_counts_successes_and_errors():
+    """A stand-in endpoint that fails every third request: the counts and bounds are exact."""
+    seen = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            seen.append(body["prompt"])
+            status = 400 if len(seen) % 3 == 0 else 200
+            payload = json.dumps({"ok": status == 200}).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        result = run_level(url, [{"prompt": "a"}, {"prompt": "b"}], concurrency=3, max_requests=12, max_seconds=30)
+    finally:
+        server.shutdown()
+    assert len(result.latencies) == 8 and result.errors == 4 and len(seen) == 12
+    assert sorted(seen) == ["a"] * 6 + ["b"] * 6
+    assert "HTTP 400" in result.error_examples[0]
