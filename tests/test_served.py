@@ -210,17 +210,22 @@ def test_lsrec_serve_command_stops_cleanly_on_sigterm(served, tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "lsrec.serve.cli", "serve", str(ckpt), "--port", str(port),
                              "--log-file", str(tmp_path / "cli.log"), "--", "--served-model-name", "tiny"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
-    deadline = time.time() + 900
-    line = ""
-    while "serving" not in line and time.time() < deadline:
-        line = proc.stdout.readline()
-        assert line or proc.poll() is None, (tmp_path / "cli.log").read_text()[-2000:]
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=5) as response:
-        assert json.loads(response.read())["data"][0]["id"] == "tiny"  # flags after -- reach vLLM
-    os.kill(proc.pid, signal.SIGTERM)
-    assert proc.wait(timeout=120) == 0
-    time.sleep(1)
-    assert not group_alive(proc.pid)  # vLLM's engine and workers went with it
+    try:
+        deadline = time.time() + 900
+        line = ""
+        while "serving" not in line and time.time() < deadline:
+            line = proc.stdout.readline()
+            assert line or proc.poll() is None, (tmp_path / "cli.log").read_text()[-2000:]
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=5) as response:
+            assert json.loads(response.read())["data"][0]["id"] == "tiny"  # flags after -- reach vLLM
+        os.kill(proc.pid, signal.SIGTERM)
+        assert proc.wait(timeout=120) == 0
+        time.sleep(1)
+        left_behind = group_alive(proc.pid)
+    finally:
+        if group_alive(proc.pid):  # a failed check must not leave a server running
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert not left_behind  # vLLM's engine and workers went with it
 
 
 def test_bench_short_run(served):
