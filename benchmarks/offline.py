@@ -40,7 +40,7 @@ def evaluate_checkpoint(folder: str | Path, data_dir: str | None = None, split: 
         parameters = sum(p.numel() for p in ranker.model.parameters())
     started = time.time()
     results = evaluate_protocols(ranker, data, split, sample_size, seed)
-    meta = load_metadata(folder).raw
+    meta = ranker.meta.raw
     history = meta.get("history", [])
     training = {
         "preset": meta.get("preset"),

@@ -41,6 +41,8 @@ def hf_requests_per_s(checkpoint: str, prompts: list[list[int]], excludes: list[
                       batch_size: int = 64, seconds: float = 10.0) -> dict:
     """The in-process alternative: LSRecRanker (transformers, SDPA attention, inference mode, batches
     of prompts of similar length, the same masking) ranking the same requests."""
+    import torch
+
     from .lsrec_ranker import LSRecRanker
 
     ranker = LSRecRanker.from_checkpoint(checkpoint, batch_size=batch_size)
@@ -50,7 +52,5 @@ def hf_requests_per_s(checkpoint: str, prompts: list[list[int]], excludes: list[
         ranker.rank_ids(prompts, excludes, k)
         done += len(prompts)
     wall = time.perf_counter() - started
-    import torch
-
     return {"requests_per_s": done / wall, "requests": done, "seconds": round(wall, 3), "batch_size": batch_size,
             "threads": torch.get_num_threads(), "attention": ranker.model.config._attn_implementation}

@@ -206,6 +206,8 @@ def serve(
     import signal
     import time
 
+    from lsrec.tokenizer.errors import LSRecError
+
     from .server import LSRecServer, ServeConfig
 
     cfg = ServeConfig(checkpoint, host, port, max_k, log_file=log_file, extra_args=list(vllm_args or []))
@@ -218,17 +220,11 @@ def serve(
         _console().print(f"try: lsrec recommend {checkpoint} --url {cfg.url} --items 1,50,172")
         while server.process.poll() is None:
             time.sleep(1)
-        raise _server_exit(server)
+        raise LSRecError(f"vLLM stopped with code {server.process.returncode} (log: {server.log_path})")
     except KeyboardInterrupt:
         pass
     finally:
         server.stop()
-
-
-def _server_exit(server):
-    from lsrec.tokenizer.errors import LSRecError
-
-    return LSRecError(f"vLLM stopped with code {server.process.returncode} (log: {server.log_path})")
 
 
 def _user_history(checkpoint: str, user: str) -> tuple[list[str], str]:

@@ -12,9 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 from lsrec.tokenizer.checkpoint import is_checkpoint, load_metadata
 from lsrec.tokenizer.errors import LSRecError
 
-from .recommend import Query, Recommendation, answer_of
+from .recommend import EXCLUDE_ARG, Query, Recommendation, answer_of
 
-EXCLUDE_ARG = "lsrec_exclude"  # the plugin's per-request argument (lsrec_serve/vllm_plugin.py)
 MASKED = -9999.0  # vLLM's JSON stand-in for a -inf logprob: a masked token
 
 

@@ -7,11 +7,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lsrec.tokenizer.errors import LSRecError
-from lsrec.tokenizer.prompts import TASK_ARGUMENT, prompt_ids
+from lsrec.tokenizer.prompts import TASK_ARGUMENT, parse_prompt
 from lsrec.tokenizer.vocab import TASKS, genre_token, item_token, rating_token, task_token
 
 
 ARGUMENT_NAME = {"genres": "genre", "ratings": "rating", "items": "item"}
+EXCLUDE_ARG = "lsrec_exclude"  # vllm_xargs key of a served request: item ids the answer must not contain
 
 
 @dataclass
@@ -59,16 +60,8 @@ class Query:
         return " ".join([*words, "[START]"])
 
     def prompt_ids(self, tok) -> list[int]:
-        history = [tok.item_id(i) for i in self.history]
-        family = TASK_ARGUMENT[self.task]
-        argument = None
-        if family == "genres":
-            argument = tok.genre_id(self.argument)
-        elif family == "ratings":
-            argument = tok.rating_id(self.argument)
-        elif family == "items":
-            argument = tok.item_id(self.argument)
-        return prompt_ids(tok, self.task, history, argument)
+        """Token ids of prompt_text(), checked and fitted to the context exactly as a server does."""
+        return parse_prompt(tok, self.prompt_text()).ids
 
 
 def answer_of(token: str, meta=None) -> tuple[str, str]:

@@ -26,8 +26,10 @@ from vllm.v1.worker.gpu.sample.logits_processor import LogitsProcessor as V2Logi
 from lsrec.tokenizer.checkpoint import is_checkpoint, load_metadata
 from lsrec.tokenizer.errors import LSRecError
 from lsrec.tokenizer.prompts import answer_rule, parse_prompt
+from lsrec.tokenizer.vocab import item_token
 
-EXCLUDE_ARG = "lsrec_exclude"  # vllm_xargs key: item ids the answer must not contain
+from .recommend import EXCLUDE_ARG
+
 LOGPROBS_FLAG = "--logprobs-mode processed_logprobs"
 
 
@@ -35,10 +37,6 @@ LOGPROBS_FLAG = "--logprobs-mode processed_logprobs"
 def _tokenizer_for(model_path: str):
     """The LSRec tokenizer of a served model folder, or None when it is not an LSRec checkpoint."""
     return load_metadata(model_path).tokenizer if is_checkpoint(model_path) else None
-
-
-def exclude_arg(params) -> list:
-    return list((params.extra_args or {}).get(EXCLUDE_ARG) or [])
 
 
 class LSRecLogitsProcessor(V1LogitsProcessor, V2LogitsProcessor):
@@ -87,7 +85,9 @@ class LSRecLogitsProcessor(V1LogitsProcessor, V2LogitsProcessor):
 
     def _banned_row(self, prompt_ids, params) -> torch.Tensor:
         tok = self.tok
-        exclude = [tok.token_to_id[f"item_{i}"] for i in exclude_arg(params) if f"item_{i}" in tok.token_to_id]
+        # Unknown ids were refused by the guard; without it they exclude nothing (no such item exists).
+        tokens = (item_token(str(i)) for i in (params.extra_args or {}).get(EXCLUDE_ARG) or [])
+        exclude = [tok.token_to_id[t] for t in tokens if t in tok.token_to_id]
         family, banned = answer_rule(tok, prompt_ids or [], exclude)
         row = torch.ones(self.vocab_size, dtype=torch.bool)
         row[family.start : family.stop] = False
