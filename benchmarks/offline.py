@@ -24,6 +24,17 @@ def data_for_checkpoint(folder: str | Path, data_dir: str | None = None) -> prep
     return data
 
 
+def load_ranker(folder: str | Path):
+    """The in-process Ranker for a checkpoint folder: LSRec (Hugging Face Llama) or the SASRec baseline."""
+    if load_metadata(folder).raw.get("architecture") == "sasrec":
+        from lsrec.train.sasrec import SASRecRanker
+
+        return SASRecRanker.from_checkpoint(folder)
+    from .lsrec_ranker import LSRecRanker
+
+    return LSRecRanker.from_checkpoint(folder)
+
+
 def evaluate_checkpoint(folder: str | Path, data_dir: str | None = None, split: str = "test",
                         sample_size: int = 1000, seed: int = 0, served: str | None = None) -> dict:
     """Offline (in-process) or, with served=URL, through a running server: same cases, rule and metrics."""
@@ -31,12 +42,13 @@ def evaluate_checkpoint(folder: str | Path, data_dir: str | None = None, split: 
     if served:
         from lsrec.serve.client import LSRecClient
 
+        if load_metadata(folder).raw.get("architecture") == "sasrec":
+            raise LSRecError(f"{folder} is a SASRec checkpoint: vLLM serves LSRec (Llama) checkpoints only")
+
         ranker = LSRecClient(served, str(folder))
         parameters = None
     else:
-        from .lsrec_ranker import LSRecRanker
-
-        ranker = LSRecRanker.from_checkpoint(folder)
+        ranker = load_ranker(folder)
         parameters = sum(p.numel() for p in ranker.model.parameters())
     started = time.time()
     results = evaluate_protocols(ranker, data, split, sample_size, seed)

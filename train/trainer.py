@@ -25,16 +25,21 @@ def save_checkpoint(model, data: prepared.PreparedData, folder: Path, extra: dic
     model.save_pretrained(str(tmp))
     for name in ("tokenizer.json", "tokenizer_config.json"):
         shutil.copy(data.folder / name, tmp / name)
-    write_metadata(tmp, {
+    write_metadata(tmp, metadata_for(data, extra))
+    if folder.exists():
+        shutil.rmtree(folder)
+    os.replace(tmp, folder)
+
+
+def metadata_for(data: prepared.PreparedData, extra: dict) -> dict:
+    """What lsrec.json holds for a model trained on `data`: vocabulary, catalogue, split (with its hash)."""
+    return {
         "vocabulary": data.vocab.to_json(),
         "catalogue": data.catalogue,
         "split": {"data": str(data.folder), "sha256": data.split_hash, "protocol": data.manifest["protocol"],
                   "counts": data.manifest["counts"], "source": data.manifest["source"]},
         **extra,
-    })
-    if folder.exists():
-        shutil.rmtree(folder)
-    os.replace(tmp, folder)
+    }
 
 
 def record_history(checkpoint_dir: Path, history: list[dict]) -> None:

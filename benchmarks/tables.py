@@ -1,0 +1,213 @@
+"""The paper's Tables 3 and 4 for any prepared dataset, from the checkpoints trained on it.
+
+One row per model. A row's runs are the checkpoints named `<row>` or `<row>-seed<N>` whose split hash
+matches the data; with several runs a cell is the mean and standard deviation over them. Every run is
+ranked once on the test split through the shared evaluation: Table 3 uses all users, Table 4 the
+seeded user sample at K=5. A paired bootstrap over users gives a 95% interval for the NDCG@10
+difference between two rows (each user's NDCG@10 averaged over the row's runs).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from lsrec.tokenizer.errors import LSRecError
+
+TABLE3 = ["HR@1", "HR@10", "HR@20", "NDCG@10", "NDCG@20", "Div@1", "Div@10", "Div@20"]
+TABLE4 = ["NDCG@5", "HR@5", "Div@5"]
+DEFAULT_ROWS = ("popularity,sasrec-bce,sasrec-ce,lsrec-small,lsrec-small-mt,lsrec-medium,lsrec-medium-mt,"
+                "lsrec-large,lsrec-large-mt")
+SEEDED = re.compile(r"^(?P<row>.+)-seed(?P<seed>\d+)$")
+
+
+@dataclass
+class TablesConfig:
+    data: str = field(default="data/ml-100k", metadata={"help": "prepared dataset folder"})
+    checkpoints: str = field(default="checkpoints", metadata={"help": "folder holding the trained checkpoints"})
+    rows: str = field(default=DEFAULT_ROWS, metadata={"help": "comma-separated rows, in order (popularity needs no checkpoint)"})
+    compare: str = field(default="lsrec-medium-mt,sasrec-ce", metadata={"help": "two rows A,B: bootstrap interval of "
+                                                                       "NDCG@10 A - B over users"})
+    bootstrap: int = field(default=10000, metadata={"help": "bootstrap resamples"})
+    sample_size: int = field(default=1000, metadata={"help": "users in the seeded sample (paper Table 4)"})
+    seed: int = field(default=0, metadata={"help": "seed of the user sample and of the bootstrap"})
+    output: str = field(default="docs/results/tables", metadata={"help": "writes <output>.json, <output>.md and "
+                                                                 "<output>-valid-curves.png"})
+
+    def __post_init__(self):
+        if len(self.compare.split(",")) != 2:
+            raise LSRecError(f"compare must name two rows, A,B (got {self.compare!r})")
+        if self.bootstrap < 100:
+            raise LSRecError(f"bootstrap must be at least 100 resamples (got {self.bootstrap})")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def find_runs(folder: str | Path, rows: list[str], split_hash: str) -> dict[str, list[Path]]:
+    """Checkpoints named <row> or <row>-seed<N>, trained on the split with this hash."""
+    from lsrec.tokenizer.checkpoint import is_checkpoint
+
+    found: dict[str, list[Path]] = {row: [] for row in rows}
+    for path in sorted(Path(folder).iterdir()) if Path(folder).is_dir() else []:
+        if not is_checkpoint(path):
+            continue
+        match = SEEDED.match(path.name)
+        row = match["row"] if match else path.name
+        if row in found and json.loads((path / "lsrec.json").read_text())["split"]["sha256"] == split_hash:
+            found[row].append(path)
+    return found
+
+
+def ndcg_per_user(ranks: list[int | None], k: int = 10) -> list[float]:
+    import math
+
+    return [1.0 / math.log2(r + 2) if r is not None and r < k else 0.0 for r in ranks]
+
+
+def score_run(ranker, cases, sample_index: list[int], n_items: int) -> dict:
+    """Table 3 on every case, Table 4 on the sampled cases, and each user's NDCG@10."""
+    from .evaluate import MAX_K
+    from .metrics import all_metrics, target_ranks
+
+    tops = [[item for item, _ in top] for top in ranker.rank([c.history for c in cases], MAX_K)]
+    targets = [c.target for c in cases]
+    everyone = all_metrics(tops, targets, n_items)
+    sample = all_metrics([tops[i] for i in sample_index], [targets[i] for i in sample_index], n_items)
+    return {"all_users": everyone, "sampled_users": {m: sample[m] for m in TABLE4},
+            "ndcg10_per_user": ndcg_per_user(target_ranks(tops, targets))}
+
+
+def paired_bootstrap(a: list[float], b: list[float], resamples: int, seed: int) -> dict:
+    """95% percentile interval of mean(a - b) and of mean(a) / mean(b) - 1, users resampled with replacement."""
+    import numpy as np
+
+    a, b = np.asarray(a), np.asarray(b)
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(a), size=(resamples, len(a)))
+    diffs = (a[idx] - b[idx]).mean(1)
+    rel = a[idx].mean(1) / np.maximum(b[idx].mean(1), 1e-12) - 1
+    return {"users": len(a), "resamples": resamples, "mean_diff": float((a - b).mean()),
+            "diff_95": [float(np.percentile(diffs, 2.5)), float(np.percentile(diffs, 97.5))],
+            "relative": float(a.mean() / b.mean() - 1),
+            "relative_95": [float(np.percentile(rel, 2.5)), float(np.percentile(rel, 97.5))],
+            "share_of_resamples_a_better": float((diffs > 0).mean())}
+
+
+def build_tables(cfg: TablesConfig, log=print) -> dict:
+    import statistics
+
+    from lsrec.tokenizer import dataset as prepared
+    from lsrec.tokenizer.checkpoint import load_metadata
+
+    from .evaluate import PopularityRanker, sample_users, split_cases
+    from .offline import load_ranker
+
+    data = prepared.load(cfg.data)
+    rows = [r.strip() for r in cfg.rows.split(",") if r.strip()]
+    cases = split_cases(data, "test")
+    chosen = set(sample_users(data, cfg.sample_size, cfg.seed))
+    sample_index = [i for i, c in enumerate(cases) if c.user in chosen]
+    n_items = len(data.vocab.items)
+    runs = find_runs(cfg.checkpoints, rows, data.split_hash)
+    results: dict[str, dict] = {}
+    for row in rows:
+        if row == "popularity":
+            ranker = PopularityRanker([c.history for c in cases])
+            scored = [(None, score_run(ranker, cases, sample_index, n_items), {})]
+        elif not runs[row]:
+            log(f"{row}: no checkpoint in {cfg.checkpoints} for this split; row left out")
+            continue
+        else:
+            scored = []
+            for path in runs[row]:
+                log(f"{row}: ranking {len(cases)} test users with {path}")
+                ranker = load_ranker(path)
+                meta = load_metadata(path).raw
+                history = meta.get("history", [])
+                info = {"checkpoint": str(path), "seed": (meta.get("train_config") or {}).get("seed"),
+                        "parameters": sum(p.numel() for p in ranker.model.parameters()),
+                        "best_epoch": meta.get("best_epoch"),
+                        "epochs_run": history[-1]["epoch"] if history else None,
+                        "train_minutes": round(history[-1]["seconds"] / 60, 1) if history else None,
+                        "valid_ndcg10_by_epoch": [[h["epoch"], h["valid"]["NDCG@10"]] for h in history]}
+                scored.append((path, score_run(ranker, cases, sample_index, n_items), info))
+        per_user = [sum(vals) / len(vals) for vals in zip(*(s["ndcg10_per_user"] for _, s, _ in scored))]
+        cells = {}
+        for table in ("all_users", "sampled_users"):
+            for metric in scored[0][1][table]:
+                values = [s[table][metric] for _, s, _ in scored]
+                cells[f"{table}/{metric}"] = {"mean": statistics.fmean(values),
+                                              "std": statistics.stdev(values) if len(values) > 1 else None,
+                                              "runs": values}
+        results[row] = {"runs": [info for _, _, info in scored], "metrics": cells, "ndcg10_per_user": per_user}
+    a, b = (r.strip() for r in cfg.compare.split(","))
+    comparison = None
+    if a in results and b in results:
+        comparison = {"a": a, "b": b, **paired_bootstrap(results[a]["ndcg10_per_user"],
+                                                         results[b]["ndcg10_per_user"], cfg.bootstrap, cfg.seed)}
+    else:
+        log(f"comparison {a} vs {b} skipped: {', '.join(r for r in (a, b) if r not in results)} missing")
+    for row in results.values():
+        row.pop("ndcg10_per_user")
+    return {"data": str(data.folder), "split_sha256": data.split_hash, "test_users": len(cases),
+            "sampled_users": len(sample_index), "config": cfg.to_dict(), "rows": results, "comparison": comparison}
+
+
+def _cell(cell: dict) -> str:
+    if cell["std"] is None:
+        return f"{cell['mean']:.4f}"
+    return f"{cell['mean']:.4f} ± {cell['std']:.4f}"
+
+
+def markdown(result: dict) -> str:
+    lines = [f"Test split of `{result['data']}` (sha256 {result['split_sha256'][:12]}), full ranking, history "
+             f"excluded. Cells with ± are mean ± standard deviation over the runs (seeds).", "",
+             f"**Table 3** (all {result['test_users']} users)", "",
+             "| model | runs | params | " + " | ".join(TABLE3) + " |", "|" + " --- |" * (len(TABLE3) + 3)]
+    for name, row in result["rows"].items():
+        runs = row["runs"]
+        params = f"{runs[0]['parameters'] / 1e6:.2f}M" if runs and runs[0].get("parameters") else "-"
+        cells = [_cell(row["metrics"][f"all_users/{m}"]) for m in TABLE3]
+        lines.append(f"| {name} | {len(runs) or 1} | {params} | " + " | ".join(cells) + " |")
+    lines += ["", f"**Table 4** ({result['sampled_users']} seeded users, K=5)", "",
+              "| model | " + " | ".join(TABLE4) + " |", "|" + " --- |" * (len(TABLE4) + 1)]
+    for name, row in result["rows"].items():
+        lines.append(f"| {name} | " + " | ".join(_cell(row["metrics"][f"sampled_users/{m}"]) for m in TABLE4) + " |")
+    c = result.get("comparison")
+    if c:
+        lines += ["", f"**{c['a']} vs {c['b']}**, NDCG@10 over {c['users']} users (paired bootstrap, "
+                  f"{c['resamples']} resamples): difference {c['mean_diff']:+.4f} "
+                  f"(95% interval {c['diff_95'][0]:+.4f} to {c['diff_95'][1]:+.4f}); relative "
+                  f"{c['relative']:+.1%} ({c['relative_95'][0]:+.1%} to {c['relative_95'][1]:+.1%}); "
+                  f"{c['a']} better in {c['share_of_resamples_a_better']:.1%} of resamples."]
+    return "\n".join(lines) + "\n"
+
+
+def plot_curves(result: dict, path: str | Path) -> bool:
+    """Validation NDCG@10 per epoch, one line per run. False when matplotlib is not installed."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for name, row in result["rows"].items():
+        for i, run in enumerate(row["runs"]):
+            curve = run.get("valid_ndcg10_by_epoch") or []
+            if curve:
+                ax.plot(*zip(*curve), label=name if i == 0 else None,
+                        color=f"C{list(result['rows']).index(name) % 10}", alpha=1.0 if i == 0 else 0.45)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("validation NDCG@10")
+    ax.set_title(f"Validation NDCG@10 per epoch ({Path(result['data']).name}; faint lines: other seeds)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return True
