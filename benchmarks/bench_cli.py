@@ -28,6 +28,8 @@ def run(
                                                  "(default: every user's whole history, as served)"),
     references: bool = typer.Option(True, help="also measure HF in-process scoring and the matmul limit"),
     reference_seconds: float = typer.Option(10.0, help="seconds for each reference measurement"),
+    sasrec: Optional[str] = typer.Option(None, help="a SASRec checkpoint (lsrec baseline sasrec) on the same split: "
+                                         "also measure it in plain PyTorch as a reference"),
     port: int = typer.Option(8000, help="port for a server this command starts"),
     output: str = typer.Option("bench", "--output", "-o", help="writes <output>.json, .md and .png"),
     server_args: Optional[list[str]] = typer.Argument(None, help="after --: vLLM flags for a server this command starts"),
@@ -45,7 +47,7 @@ def run(
     from .evaluate import split_cases
     from .load import check_loopback, completion_bodies, run_level
     from .offline import data_for_checkpoint
-    from .references import flops_per_request, hf_requests_per_s, matmul_flops_per_s
+    from .references import flops_per_request, hf_requests_per_s, matmul_flops_per_s, sasrec_requests_per_s
 
     levels = [int(c) for c in concurrency.split(",") if c.strip()]
     if not levels or min(levels) < 1:
@@ -57,6 +59,8 @@ def run(
         histories = [h[-history_length:] for h in histories if len(h) >= history_length]
         if not histories:
             raise LSRecError(f"no user of the {split} split has {history_length} items")
+    if sasrec and load_metadata(sasrec).raw["split"]["sha256"] != meta.raw["split"]["sha256"]:
+        raise LSRecError(f"--sasrec {sasrec} was trained on another split than {checkpoint}")
     queries = [Query.make(h, k) for h in histories]
     prompt_ids = [q.prompt_ids(tok) for q in queries]
     server = None
@@ -91,6 +95,7 @@ def run(
             hf = hf_requests_per_s(checkpoint, prompt_ids, excludes, k, seconds=reference_seconds)
             cores = os.cpu_count() or 1
             rates = {str(n): matmul_flops_per_s(n, seconds=min(reference_seconds, 2.0)) for n in sorted({1, cores})}
+            baseline = sasrec_requests_per_s(sasrec, histories, k, seconds=reference_seconds) if sasrec else None
         best = max(level["requests_per_s"] for level in sweep)
         limit = rates[str(cores)] / flops
         report["references"] = {
@@ -100,6 +105,9 @@ def run(
             "served_by_level_over_hf": {s["concurrency"]: s["requests_per_s"] / hf["requests_per_s"] for s in sweep},
             "served_by_level_over_limit": {s["concurrency"]: s["requests_per_s"] / limit for s in sweep},
         }
+        if baseline:
+            report["references"] |= {"sasrec_in_process": baseline,
+                                     "served_best_over_sasrec": best / baseline["requests_per_s"]}
     _write(report, output)
     console.print(markdown_table(report))
     console.print(f"written: {output}.json, {output}.md, {output}.png")
@@ -153,6 +161,11 @@ def markdown_table(report: dict) -> str:
                       f"{refs['flops_per_request'] / 1e6:.1f} MFLOP per request at "
                       f"{max(refs['matmul_flops_per_s_by_threads'].values()) / 1e9:.1f} GFLOP/s = "
                       f"{refs['hardware_limit_requests_per_s']:.0f} requests/s."]
+        if "sasrec_in_process" in refs:
+            sas = refs["sasrec_in_process"]
+            lines += ["", f"SASRec in plain PyTorch ({sas['checkpoint']}, {sas['parameters'] / 1e6:.2f}M parameters, "
+                          f"batch {sas['batch_size']}, {sas['threads']} threads): {sas['requests_per_s']:.1f} requests/s; "
+                          f"best served is {refs['served_best_over_sasrec']:.2f}x that."]
     return "\n".join(lines)
 
 
@@ -180,6 +193,8 @@ def plot(report: dict, path: str) -> None:
     refs = report.get("references")
     if refs:
         ax.axvline(refs["hf_in_process"]["requests_per_s"], color="gray", ls=":", label="HF in-process")
+        if "sasrec_in_process" in refs:
+            ax.axvline(refs["sasrec_in_process"]["requests_per_s"], color="tab:green", ls="-.", label="SASRec in PyTorch")
     ax.set_xlabel("requests/s")
     ax.set_ylabel("latency (ms)")
     ax.set_title(f"{Path(report['checkpoint']).name}: latency vs throughput")

@@ -1,5 +1,5 @@
 """What served throughput is compared with: the same checkpoint scored in-process with Hugging Face
-transformers, and the hardware's limit (model FLOPs per request over a measured matmul rate)."""
+transformers, the SASRec baseline in plain PyTorch, and the hardware's limit (model FLOPs per request over a measured matmul rate)."""
 
 from __future__ import annotations
 
@@ -37,6 +37,16 @@ def matmul_flops_per_s(threads: int, size: int = 1024, seconds: float = 2.0) -> 
         torch.set_num_threads(previous)
 
 
+def _rate(rank_all, n: int, seconds: float) -> tuple[float, int, float]:
+    """Requests/s of `rank_all()` (which ranks n requests), repeated for at least `seconds`."""
+    done, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds or done == 0:
+        rank_all()
+        done += n
+    wall = time.perf_counter() - started
+    return done / wall, done, round(wall, 3)
+
+
 def hf_requests_per_s(checkpoint: str, prompts: list[list[int]], excludes: list[list[int]], k: int,
                       batch_size: int = 64, seconds: float = 10.0) -> dict:
     """The in-process alternative: LSRecRanker (transformers, SDPA attention, inference mode, batches
@@ -47,10 +57,22 @@ def hf_requests_per_s(checkpoint: str, prompts: list[list[int]], excludes: list[
 
     ranker = LSRecRanker.from_checkpoint(checkpoint, batch_size=batch_size)
     ranker.rank_ids(prompts[:batch_size], excludes[:batch_size], k)  # warm-up
-    done, started = 0, time.perf_counter()
-    while time.perf_counter() - started < seconds or done == 0:
-        ranker.rank_ids(prompts, excludes, k)
-        done += len(prompts)
-    wall = time.perf_counter() - started
-    return {"requests_per_s": done / wall, "requests": done, "seconds": round(wall, 3), "batch_size": batch_size,
+    rate, done, wall = _rate(lambda: ranker.rank_ids(prompts, excludes, k), len(prompts), seconds)
+    return {"requests_per_s": rate, "requests": done, "seconds": wall, "batch_size": batch_size,
             "threads": torch.get_num_threads(), "attention": ranker.model.config._attn_implementation}
+
+
+def sasrec_requests_per_s(checkpoint: str, histories: list[list[str]], k: int, batch_size: int = 64,
+                          seconds: float = 10.0) -> dict:
+    """What a SASRec user deploys: the baseline in plain PyTorch (inference mode, batches of similar
+    length, history masked) ranking the same histories."""
+    import torch
+
+    from lsrec.train.sasrec import SASRecRanker
+
+    ranker = SASRecRanker.from_checkpoint(checkpoint, batch_size=batch_size)
+    ranker.rank(histories[:batch_size], k)  # warm-up
+    rate, done, wall = _rate(lambda: ranker.rank(histories, k), len(histories), seconds)
+    return {"requests_per_s": rate, "requests": done, "seconds": wall, "batch_size": batch_size,
+            "threads": torch.get_num_threads(), "checkpoint": checkpoint,
+            "parameters": sum(p.numel() for p in ranker.model.parameters())}

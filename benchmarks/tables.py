@@ -28,8 +28,8 @@ class TablesConfig:
     data: str = field(default="data/ml-100k", metadata={"help": "prepared dataset folder"})
     checkpoints: str = field(default="checkpoints", metadata={"help": "folder holding the trained checkpoints"})
     rows: str = field(default=DEFAULT_ROWS, metadata={"help": "comma-separated rows, in order (popularity needs no checkpoint)"})
-    compare: str = field(default="lsrec-medium-mt,sasrec-ce", metadata={"help": "two rows A,B: bootstrap interval of "
-                                                                       "NDCG@10 A - B over users"})
+    compare: str = field(default="lsrec-medium-mt:sasrec-ce", metadata={"help": "pairs A:B, comma-separated: bootstrap "
+                                                                       "interval of NDCG@10 A - B over users"})
     bootstrap: int = field(default=10000, metadata={"help": "bootstrap resamples"})
     sample_size: int = field(default=1000, metadata={"help": "users in the seeded sample (paper Table 4)"})
     seed: int = field(default=0, metadata={"help": "seed of the user sample and of the bootstrap"})
@@ -37,10 +37,14 @@ class TablesConfig:
                                                                  "<output>-valid-curves.png"})
 
     def __post_init__(self):
-        if len(self.compare.split(",")) != 2:
-            raise LSRecError(f"compare must name two rows, A,B (got {self.compare!r})")
+        if any(len(pair) != 2 for pair in self.pairs):
+            raise LSRecError(f"compare takes pairs of rows A:B, comma-separated (got {self.compare!r})")
         if self.bootstrap < 100:
             raise LSRecError(f"bootstrap must be at least 100 resamples (got {self.bootstrap})")
+
+    @property
+    def pairs(self) -> list[list[str]]:
+        return [[r.strip() for r in pair.split(":")] for pair in self.compare.split(",") if pair.strip()]
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -143,17 +147,17 @@ def build_tables(cfg: TablesConfig, log=print) -> dict:
                                               "std": statistics.stdev(values) if len(values) > 1 else None,
                                               "runs": values}
         results[row] = {"runs": [info for _, _, info in scored], "metrics": cells, "ndcg10_per_user": per_user}
-    a, b = (r.strip() for r in cfg.compare.split(","))
-    comparison = None
-    if a in results and b in results:
-        comparison = {"a": a, "b": b, **paired_bootstrap(results[a]["ndcg10_per_user"],
-                                                         results[b]["ndcg10_per_user"], cfg.bootstrap, cfg.seed)}
-    else:
-        log(f"comparison {a} vs {b} skipped: {', '.join(r for r in (a, b) if r not in results)} missing")
+    comparisons = []
+    for a, b in cfg.pairs:
+        if a in results and b in results:
+            comparisons.append({"a": a, "b": b, **paired_bootstrap(
+                results[a]["ndcg10_per_user"], results[b]["ndcg10_per_user"], cfg.bootstrap, cfg.seed)})
+        else:
+            log(f"comparison {a} vs {b} skipped: {', '.join(r for r in (a, b) if r not in results)} missing")
     for row in results.values():
         row.pop("ndcg10_per_user")
     return {"data": str(data.folder), "split_sha256": data.split_hash, "test_users": len(cases),
-            "sampled_users": len(sample_index), "config": cfg.to_dict(), "rows": results, "comparison": comparison}
+            "sampled_users": len(sample_index), "config": cfg.to_dict(), "rows": results, "comparisons": comparisons}
 
 
 def _cell(cell: dict) -> str:
@@ -176,11 +180,11 @@ def markdown(result: dict) -> str:
               "| model | " + " | ".join(TABLE4) + " |", "|" + " --- |" * (len(TABLE4) + 1)]
     for name, row in result["rows"].items():
         lines.append(f"| {name} | " + " | ".join(_cell(row["metrics"][f"sampled_users/{m}"]) for m in TABLE4) + " |")
-    c = result.get("comparison")
-    if c:
-        lines += ["", f"**{c['a']} vs {c['b']}**, NDCG@10 over {c['users']} users (paired bootstrap, "
-                  f"{c['resamples']} resamples): difference {c['mean_diff']:+.4f} "
-                  f"(95% interval {c['diff_95'][0]:+.4f} to {c['diff_95'][1]:+.4f}); relative "
+    if result["comparisons"]:
+        lines += ["", "**Paired bootstrap** of NDCG@10 over users (each user's NDCG@10 averaged over a row's runs):", ""]
+    for c in result["comparisons"]:
+        lines += [f"- **{c['a']} vs {c['b']}** over {c['users']} users, {c['resamples']} resamples: "
+                  f"difference {c['mean_diff']:+.4f} (95% interval {c['diff_95'][0]:+.4f} to {c['diff_95'][1]:+.4f}); relative "
                   f"{c['relative']:+.1%} ({c['relative_95'][0]:+.1%} to {c['relative_95'][1]:+.1%}); "
                   f"{c['a']} better in {c['share_of_resamples_a_better']:.1%} of resamples."]
     return "\n".join(lines) + "\n"

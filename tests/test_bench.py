@@ -80,3 +80,29 @@ def test_run_level_counts_successes_and_errors():
     assert len(result.latencies) == 8 and result.errors == 4 and len(seen) == 12
     assert sorted(seen) == ["a"] * 6 + ["b"] * 6
     assert "HTTP 400" in result.error_examples[0]
+
+
+def test_sasrec_reference_ranks_the_same_histories(tmp_path):
+    """The plain-PyTorch SASRec reference: a rate over real rankings, with the markdown line that reports it."""
+    from test_sasrec import write_chain
+
+    from lsrec.bench.bench_cli import markdown_table
+    from lsrec.bench.references import sasrec_requests_per_s
+    from lsrec.tokenizer.dataset import DataConfig, prepare
+    from lsrec.train.sasrec import SASRecConfig, train_sasrec
+
+    data = prepare(DataConfig(source=str(write_chain(tmp_path)), output=str(tmp_path / "data")))
+    folder = train_sasrec(SASRecConfig(data=str(data.folder), hidden=8, max_epochs=1, output_dir=str(tmp_path)),
+                          log=lambda *_: None, progress=False)
+    histories = [s.items[:-1] for s in data.sequences]
+    out = sasrec_requests_per_s(str(folder), histories, k=5, batch_size=16, seconds=0.2)
+    assert out["requests"] % len(histories) == 0 and out["requests"] >= len(histories)
+    assert out["requests_per_s"] == pytest.approx(out["requests"] / out["seconds"], rel=0.01)
+    report = {"sweep": [{"concurrency": 1, "requests_per_s": 10.0, "items_per_s": 50.0, "p50_ms": 1.0, "p90_ms": 1.0,
+                         "p99_ms": 1.0, "errors": 0}],
+              "references": {"hf_in_process": {"attention": "sdpa", "batch_size": 64, "threads": 2, "requests_per_s": 5.0},
+                             "flops_per_request": 1e6, "matmul_flops_per_s_by_threads": {"2": 1e9},
+                             "hardware_limit_requests_per_s": 1000.0, "served_by_level_over_hf": {1: 2.0},
+                             "served_by_level_over_limit": {1: 0.01}, "sasrec_in_process": out,
+                             "served_best_over_sasrec": 10.0 / out["requests_per_s"]}}
+    assert "SASRec in plain PyTorch" in markdown_table(report)

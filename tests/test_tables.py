@@ -61,7 +61,7 @@ def test_markdown_shows_mean_and_std_only_with_several_runs():
     metrics = {f"all_users/{m}": cell([0.1]) for m in ("HR@1", "HR@10", "HR@20", "NDCG@10", "NDCG@20", "Div@1", "Div@10", "Div@20")}
     metrics |= {f"sampled_users/{m}": cell([0.2]) for m in ("NDCG@5", "HR@5", "Div@5")}
     many = {**metrics, "all_users/NDCG@10": cell([0.1, 0.12])}
-    result = {"data": "data/x", "split_sha256": "f" * 64, "test_users": 5, "sampled_users": 5, "comparison": None,
+    result = {"data": "data/x", "split_sha256": "f" * 64, "test_users": 5, "sampled_users": 5, "comparisons": [],
               "rows": {"one": {"runs": [], "metrics": metrics}, "three": {"runs": [{"parameters": 2_000_000}] * 3, "metrics": many}}}
     text = markdown(result)
     assert "| one | 1 | - | 0.1000 |" in text
@@ -69,8 +69,9 @@ def test_markdown_shows_mean_and_std_only_with_several_runs():
 
 
 def test_config_errors():
-    with pytest.raises(LSRecError, match="compare must name two rows"):
-        TablesConfig(compare="lsrec-medium-mt")
+    with pytest.raises(LSRecError, match="compare takes pairs of rows A:B"):
+        TablesConfig(compare="lsrec-medium-mt,sasrec-ce")
+    assert TablesConfig(compare="a:b, c:d").pairs == [["a", "b"], ["c", "d"]]
 
 
 def test_tables_command_end_to_end(tmp_path):
@@ -88,7 +89,7 @@ def test_tables_command_end_to_end(tmp_path):
                     "--loss", "bce", "--output-dir", str(tmp_path / "ck")], check=True, capture_output=True)
     out = tmp_path / "tables"
     proc = subprocess.run([*cli, "tables", "--data", str(data.folder), "--checkpoints", str(tmp_path / "ck"),
-                           "--rows", "popularity,sasrec-bce,sasrec-ce,lsrec-small", "--compare", "sasrec-ce,popularity",
+                           "--rows", "popularity,sasrec-bce,sasrec-ce,lsrec-small", "--compare", "sasrec-ce:popularity,sasrec-bce:lsrec-small",
                            "--bootstrap", "200", "--output", str(out)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     result = json.loads(out.with_suffix(".json").read_text())
@@ -98,5 +99,7 @@ def test_tables_command_end_to_end(tmp_path):
     assert [r["seed"] for r in ce["runs"]] == [1, 2]
     ndcg = ce["metrics"]["all_users/NDCG@10"]
     assert ndcg["mean"] == pytest.approx(sum(ndcg["runs"]) / 2) and ndcg["std"] is not None
-    assert result["comparison"]["a"] == "sasrec-ce" and result["comparison"]["users"] == result["test_users"]
+    [comparison] = result["comparisons"]  # the pair with an untrained row is skipped
+    assert comparison["a"] == "sasrec-ce" and comparison["users"] == result["test_users"]
+    assert "comparison sasrec-bce vs lsrec-small skipped" in proc.stdout
     assert "± " in out.with_suffix(".md").read_text()
