@@ -44,20 +44,21 @@ def select(base: dict, models: list[dict]) -> dict | None:
 
 
 def table(base: dict, models: list[dict], chosen: dict | None) -> str:
-    header = ["model", "beta", "round", "valid NDCG@10", "valid Div@10", *(f"test {c}" for c in COLUMNS),
+    header = ["model", "beta", "sft_weight", "negatives", "round", "valid NDCG@10", "valid Div@10", *(f"test {c}" for c in COLUMNS),
               "test NDCG@10 vs SFT", "test Div@10 vs SFT"]
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
 
-    def line(name, beta, rnd, m):
+    def line(name, cfg, rnd, m):
         rel = [f"{m['test'][c] / base['test'][c] - 1:+.1%}" for c in ("NDCG@10", "Div@10")]
-        cells = [name, beta, rnd, f"{m['valid']['NDCG@10']:.4f}", f"{m['valid']['Div@10']:.4f}",
+        setting = [f"{cfg['beta']:g}", f"{cfg['sft_weight']:g}", cfg["negatives"]] if cfg else ["-", "-", "-"]
+        cells = [name, *setting, rnd, f"{m['valid']['NDCG@10']:.4f}", f"{m['valid']['Div@10']:.4f}",
                  *(f"{m['test'][c]:.4f}" for c in COLUMNS), *rel]
         lines.append("| " + " | ".join(cells) + " |")
 
-    line(f"{base['model']} (SFT)", "-", "0", base)
+    line(f"{base['model']} (SFT)", None, "0", base)
     for m in models:
         name = f"**{m['model']}** (selected)" if m is chosen else m["model"]
-        line(name, f"{m['beta']:g}", str(m["round"]), m)
+        line(name, m["config"], str(m["round"]), m)
     return "\n".join(lines)
 
 
@@ -75,7 +76,10 @@ def plot(base: dict, models: list[dict], chosen: dict | None, path: Path) -> Non
         for name, rounds in runs.items():
             xs = [base[split]["Div@10"]] + [m[split]["Div@10"] for m in rounds]
             ys = [base[split]["NDCG@10"]] + [m[split]["NDCG@10"] for m in rounds]
-            ax.plot(xs, ys, "o-", label=f"beta {rounds[0]['beta']:g}, rounds 1-{len(rounds)}")
+            cfg = rounds[0]["config"]
+            extra = f", sft_weight {cfg['sft_weight']:g}" if cfg["sft_weight"] else ""
+            extra += f", {cfg['negatives']} negatives" if cfg["negatives"] != "self-play" else ""
+            ax.plot(xs, ys, "o-", label=f"beta {cfg['beta']:g}{extra}, rounds 1-{len(rounds)}")
             for m in rounds:
                 ax.annotate(str(m["round"]), (m[split]["Div@10"], m[split]["NDCG@10"]), textcoords="offset points",
                             xytext=(4, 4), fontsize=8)
