@@ -26,7 +26,7 @@ def load(folder: Path, sft: str) -> tuple[dict, list[dict]]:
             continue
         entry = by_model.setdefault(result["model"], {"model": result["model"]})
         entry[result["split"]] = result["all_users"]
-        dpo = result["training"].get("dpo")
+        dpo = result.get("training", {}).get("dpo")
         if dpo:
             entry |= {"beta": dpo["config"]["beta"], "round": dpo["rounds"], "config": dpo["config"]}
     base = by_model.pop(sft)
