@@ -185,6 +185,7 @@ def test_sft_then_dpo_then_eval(dpo_workspace):
     assert result["all_users"]["users"] == 40
 
 
+@pytest.mark.slow  # three DPO runs: about a minute on a shared CPU
 def test_dpo_resumes_by_round_to_the_same_result(dpo_workspace):
     from test_cli_end_to_end import run
 
@@ -214,3 +215,25 @@ def test_dpo_config_errors_are_one_line(dpo_workspace, args, message):
 
     proc = run("dpo", "checkpoints/sft", *args, cwd=dpo_workspace, check=False)
     assert proc.returncode == 1 and message in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.slow
+def test_preferences_on_real_ml100k(tmp_path):
+    """On the real MovieLens-100K, with a real (untrained) LSRecRanker: no rejected answer is a history,
+    training, validation or test item of its user, and the prompt + chosen is the SFT example."""
+    from lsrec.bench.lsrec_ranker import LSRecRanker
+    from lsrec.tokenizer.dataset import DataConfig, prepare
+    from lsrec.train.presets import build_model
+
+    data = prepare(DataConfig(output=str(tmp_path / "ml-100k")))
+    tok = data.tokenizer
+    model = build_model("medium", len(data.vocab), seed=0, pad_id=tok.pad_id, bos_id=tok.bos_id, eos_id=tok.eos_id)
+    rows = build_preferences(data, LSRecRanker(model, tok, batch_size=256), "both", 3, seed=0)
+    users = _sequence_ids(data)
+    sft = {data.sequences[e["user"]].user: e["input_ids"] for e in build_examples(data, ["RECOMMEND"], False)}
+    assert sum(r["kind"] == "popularity" for r in rows) == 3 * len(users)
+    assert sum(r["kind"] == "self-play" for r in rows) > 0.9 * len(users)  # an untrained model is mostly wrong
+    for row in rows:
+        ids = users[row["user"]]
+        assert row["rejected_ids"][0] not in ids
+        assert row["prompt_ids"] + row["chosen_ids"] == sft[row["user"]]
