@@ -151,7 +151,6 @@ def dpo(cfg: DPOStageConfig, log=print) -> Path:
             f"from {len(data.sequences)} users")
         if not rows:
             raise LSRecError(f"round {r}: no preference pairs (the model's top-1 is right for every user)")
-        torch.manual_seed(seed)
         trainer = make_trainer(cfg, model, load_model(current).eval(), hf_tok, preference_dataset(tok, rows),
                                round_dir / "trainer", seed, answer_only_collator(tok.pad_id, tok.eos_id))
         resume_from = _last_trainer_checkpoint(round_dir / "trainer")
@@ -177,8 +176,6 @@ def dpo(cfg: DPOStageConfig, log=print) -> Path:
             f"Div@10 {sft['valid'].get('Div@10', float('nan')):.4f}) in {entry['seconds']:.0f} s")
         current = folder
 
-    if not rounds:
-        raise LSRecError("no rounds to run")
     tmp = final_dir.with_name(f".{final_dir.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     shutil.copytree(run_dir / f"round-{cfg.rounds}" / "checkpoint", tmp)
