@@ -72,7 +72,10 @@ def evaluate(ranker: Ranker, cases: list[Case], n_items: int) -> dict[str, float
         raise LSRecError("no users to evaluate")
     tops = ranker.rank([c.history for c in cases], MAX_K)
     top_items = [[item for item, _ in top] for top in tops]
-    metrics = all_metrics(top_items, [c.target for c in cases], n_items)
+    # Item popularity for the bias figures: interactions in the histories visible at evaluation time
+    # (what the popularity baseline ranks by).
+    popularity = Counter(item for c in cases for item in c.history)
+    metrics = all_metrics(top_items, [c.target for c in cases], n_items, popularity=popularity)
     metrics["users"] = len(cases)
     return metrics
 

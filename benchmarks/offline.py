@@ -64,6 +64,9 @@ def evaluate_checkpoint(folder: str | Path, data_dir: str | None = None, split: 
         "valid_ndcg10_by_epoch": [[h["epoch"], h["valid"]["NDCG@10"]] for h in history],
         "config": meta.get("train_config"),
     }
+    if meta.get("stage") == "dpo":  # post-trained: where it came from and how (lsrec dpo)
+        dpo = meta["dpo"]
+        training["dpo"] = {"sft_checkpoint": dpo["sft_checkpoint"], "rounds": len(dpo["rounds"]), "config": dpo["config"]}
     return {"model": meta.get("name", Path(folder).name), "checkpoint": str(folder), "split": split,
             "ranked_by": f"server {served}" if served else "in-process",
             "split_sha256": data.split_hash, "eval_seconds": round(time.time() - started, 2),

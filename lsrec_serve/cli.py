@@ -129,6 +129,28 @@ app.add_typer(baseline_app, name="baseline")
 _register_commands()
 
 
+def _dpo_command(checkpoint: str = typer.Argument(..., help="the SFT checkpoint folder to post-train"), **given):
+    """Post-train an SFT checkpoint with TRL's DPOTrainer in self-play rounds (SPRec); writes checkpoints/<name>."""
+    from lsrec.train.dpo import dpo as run
+    from lsrec.train.dpo_config import DPOStageConfig
+
+    cfg = DPOStageConfig(checkpoint=checkpoint, **{k: v for k, v in given.items() if v is not None})
+    run(cfg, log=_console().print)
+
+
+def _register_dpo():
+    import inspect
+
+    from lsrec.train.dpo_config import DPOStageConfig  # light: dataclasses only, no torch
+
+    checkpoint = inspect.signature(_dpo_command).parameters["checkpoint"]
+    _dpo_command.__signature__ = inspect.Signature([checkpoint, *_options_from(DPOStageConfig, skip=("checkpoint",))])
+    app.command("dpo")(_dpo_command)
+
+
+_register_dpo()
+
+
 @app.command("eval")
 def eval_(
     checkpoint: Optional[str] = typer.Argument(None, help="checkpoint folder"),

@@ -9,6 +9,7 @@ console = Console()
 
 TABLE3 = ["HR@1", "HR@5", "HR@10", "HR@20", "NDCG@5", "NDCG@10", "NDCG@20", "Div@1", "Div@5", "Div@10", "Div@20"]
 TABLE4 = ["NDCG@5", "HR@5", "Div@5"]
+BIAS = ["PopPct@10", "Gini@10"]  # popularity bias; absent from results written before they existed
 
 
 def metrics_table(title: str, results: dict[str, dict]) -> Table:
@@ -20,6 +21,9 @@ def metrics_table(title: str, results: dict[str, dict]) -> Table:
         table.add_column(name, justify="right")
     for metric in TABLE3:
         table.add_row(metric, *[f"{res['all_users'][metric]:.4f}" for res in results.values()])
+    for metric in BIAS:
+        if all(metric in res["all_users"] for res in results.values()):
+            table.add_row(metric, *[f"{res['all_users'][metric]:.4f}" for res in results.values()])
     users = next(iter(results.values()))["sampled_users"]["users"]
     for i, metric in enumerate(TABLE4):
         table.add_row(f"{metric} ({users} sampled users)", *[f"{res['sampled_users'][metric]:.4f}"

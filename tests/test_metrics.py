@@ -136,3 +136,67 @@ def test_sample_users_is_seeded_subset():
     assert len(a) == len(set(a)) == 10 and set(a) <= {str(u) for u in range(50)}
     assert a != sample_users(data, 10, seed=4)
     assert sample_users(data, 100) == [str(u) for u in range(50)]
+
+
+# Popularity bias (lsrec.bench.metrics): a=3, b=1, c=1 interactions, d never; catalogue of 4.
+POPULARITY = {"a": 3, "b": 1, "c": 1}
+BIAS_TOPS = [["a", "b"], ["a", "d"], ["c", "a"]]
+
+
+def test_popularity_percentile_by_hand():
+    from lsrec.bench.metrics import popularity_percentile
+
+    # midrank: count 0 -> (0 + 0.5*1)/4, count 1 -> (1 + 0.5*2)/4, count 3 -> (3 + 0.5*1)/4
+    assert popularity_percentile(POPULARITY, 4) == pytest.approx({0: 0.125, 1: 0.5, 3: 0.875})
+
+
+@pytest.mark.parametrize("k, expected", [
+    (1, (0.875 + 0.875 + 0.5) / 3),                                 # a, a, c
+    (2, (0.875 + 0.5 + 0.875 + 0.125 + 0.5 + 0.875) / 6),           # a b | a d | c a  = 0.625
+])
+def test_mean_popularity_percentile_by_hand(k, expected):
+    from lsrec.bench.metrics import mean_popularity_percentile
+
+    assert mean_popularity_percentile(BIAS_TOPS, k, POPULARITY, 4) == pytest.approx(expected)
+    # Recommending every catalogue item once gives exactly 0.5.
+    assert mean_popularity_percentile([["a", "b", "c", "d"]], 4, POPULARITY, 4) == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("tops, k, n_items, expected", [
+    (BIAS_TOPS, 1, 4, 7 / 12),        # counts [0, 0, 1, 2]: sum |xi - xj| over ordered pairs 14 / (2 * 16 * 0.75)
+    (BIAS_TOPS, 2, 4, 0.25),          # counts [1, 1, 1, 3]: 12 / (2 * 16 * 1.5)
+    ([["a"], ["b"], ["c"], ["d"]], 1, 4, 0.0),   # every item equally often
+    ([["a"], ["a"]], 1, 4, 0.75),     # one item takes every slot: (n - 1) / n
+    ([["a"], ["a"]], 1, 8, 0.875),    # ... of a larger catalogue
+    ([[], []], 5, 4, 0.0),            # nothing recommended
+])
+def test_gini_by_hand(tops, k, n_items, expected):
+    from lsrec.bench.metrics import gini
+
+    assert gini(tops, k, n_items) == pytest.approx(expected)
+
+
+def test_all_metrics_adds_bias_figures_only_with_popularity():
+    tops = [["t1", "x", "y"], ["x", "y", "t2"], ["x", "z", "y"]]
+    plain = all_metrics(tops, ["t1", "t2", "t3"], n_items=8, hr_ks=(1,), ndcg_ks=(3,), div_ks=(1, 3))
+    assert not any(key.startswith(("PopPct", "Gini")) for key in plain)
+    out = all_metrics(tops, ["t1", "t2", "t3"], n_items=8, hr_ks=(1,), ndcg_ks=(3,), div_ks=(1, 3),
+                      popularity={"x": 5, "y": 2, "t1": 1})
+    assert {k: out[k] for k in plain} == plain  # the existing keys are unchanged
+    # 8 items: 5 with count 0 -> 2.5/8; t1 (1) -> 5.5/8; y (2) -> 6.5/8; x (5) -> 7.5/8
+    assert out["PopPct@1"] == pytest.approx((5.5 + 7.5 + 7.5) / 8 / 3)
+    assert out["PopPct@3"] == pytest.approx((5.5 + 7.5 * 3 + 6.5 * 3 + 2.5 * 2) / 8 / 9)
+    # Gini = sum over unordered pairs |xi - xj| / (n * total).
+    # @1: counts [0]*6 + [1, 2]: 6*1 + 6*2 + 1 = 19, total 3
+    assert out["Gini@1"] == pytest.approx(19 / (8 * 3))
+    # @3: t1 1, x 3, y 3, t2 1, z 1 -> [0, 0, 0, 1, 1, 1, 3, 3]: 3*3*1 + 3*2*3 + 3*2*2 = 39, total 9
+    assert out["Gini@3"] == pytest.approx(39 / (8 * 9))
+
+
+def test_evaluate_reports_bias_from_visible_histories():
+    cases = [Case("1", ["a", "b"], "c"), Case("2", ["c"], "a"), Case("3", ["a", "c"], "z")]
+    ranker = PopularityRanker([c.history for c in cases])  # a=2, c=2, b=1; d never
+    out = evaluate(ranker, cases, n_items=4)
+    # top-1: c, a, b. Percentiles: d 0.5/4, b (1 + 0.5)/4, a and c (2 + 1)/4.
+    assert out["PopPct@1"] == pytest.approx((0.75 + 0.75 + 0.375) / 3)
+    assert out["Gini@1"] == pytest.approx(3 / (4 * 3))  # counts [0, 1, 1, 1]: pairs 3 * 1, total 3
