@@ -105,30 +105,6 @@ def _tables_command(**given):
     _console().print("written: " + ", ".join(written))
 
 
-def _register(typer_app, name: str, command, config_cls):
-    """Register `command` with one flag per field of `config_cls` after its own parameters."""
-    import inspect
-
-    own = [p for p in inspect.signature(command).parameters.values() if p.kind != p.VAR_KEYWORD]
-    command.__signature__ = inspect.Signature([*own, *_options_from(config_cls)])
-    typer_app.command(name)(command)
-
-
-def _register_commands():
-    from lsrec.train.config import TrainConfig  # light: dataclasses only, no torch
-    from lsrec.bench.tables import TablesConfig
-    from lsrec.train.sasrec import SASRecConfig
-
-    _register(app, "train", _train_command, TrainConfig)
-    _register(app, "tables", _tables_command, TablesConfig)
-    _register(baseline_app, "sasrec", _sasrec_command, SASRecConfig)
-
-
-baseline_app = typer.Typer(help="Train baselines on the same split and metrics as LSRec.", no_args_is_help=True)
-app.add_typer(baseline_app, name="baseline")
-_register_commands()
-
-
 def _dpo_command(checkpoint: str = typer.Argument(..., help="the SFT checkpoint folder to post-train"), **given):
     """Post-train an SFT checkpoint with TRL's DPOTrainer in self-play rounds (SPRec); writes checkpoints/<name>."""
     from lsrec.train.dpo import dpo as run
@@ -138,17 +114,31 @@ def _dpo_command(checkpoint: str = typer.Argument(..., help="the SFT checkpoint 
     run(cfg, log=_console().print)
 
 
-def _register_dpo():
+def _register(typer_app, name: str, command, config_cls, skip=()):
+    """Register `command` with one flag per field of `config_cls` (but `skip`) after its own parameters."""
     import inspect
 
-    from lsrec.train.dpo_config import DPOStageConfig  # light: dataclasses only, no torch
-
-    checkpoint = inspect.signature(_dpo_command).parameters["checkpoint"]
-    _dpo_command.__signature__ = inspect.Signature([checkpoint, *_options_from(DPOStageConfig, skip=("checkpoint",))])
-    app.command("dpo")(_dpo_command)
+    own = [p for p in inspect.signature(command).parameters.values() if p.kind != p.VAR_KEYWORD]
+    command.__signature__ = inspect.Signature([*own, *_options_from(config_cls, skip)])
+    typer_app.command(name)(command)
 
 
-_register_dpo()
+def _register_commands():
+    # Config modules are light (dataclasses only, no torch), so --help stays instant.
+    from lsrec.bench.tables import TablesConfig
+    from lsrec.train.config import TrainConfig
+    from lsrec.train.dpo_config import DPOStageConfig
+    from lsrec.train.sasrec import SASRecConfig
+
+    _register(app, "train", _train_command, TrainConfig)
+    _register(app, "tables", _tables_command, TablesConfig)
+    _register(app, "dpo", _dpo_command, DPOStageConfig, skip=("checkpoint",))
+    _register(baseline_app, "sasrec", _sasrec_command, SASRecConfig)
+
+
+baseline_app = typer.Typer(help="Train baselines on the same split and metrics as LSRec.", no_args_is_help=True)
+app.add_typer(baseline_app, name="baseline")
+_register_commands()
 
 
 @app.command("eval")
