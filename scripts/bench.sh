@@ -12,5 +12,6 @@ for name in ${MODELS:-lsrec-small-mt lsrec-medium-mt lsrec-large-mt}; do
 done
 lsrec-bench checkpoints/lsrec-medium-mt --history-length 193 -o docs/bench/lsrec-medium-mt-193 "$@"
 # Beside the SASRec baseline in plain PyTorch (train it first: lsrec baseline sasrec --loss ce).
-[ -d checkpoints/sasrec-ce ] && lsrec-bench checkpoints/lsrec-medium-mt --sasrec checkpoints/sasrec-ce \
-  -o docs/bench/lsrec-medium-mt-with-sasrec "$@"
+if [ -d checkpoints/sasrec-ce ]; then
+  lsrec-bench checkpoints/lsrec-medium-mt --sasrec checkpoints/sasrec-ce -o docs/bench/lsrec-medium-mt-with-sasrec "$@"
+fi
