@@ -195,10 +195,6 @@ def eval_(
         _console().print(f"metrics written to {output}")
 
 
-baseline_app = typer.Typer(help="Baselines on the same split and metrics.", no_args_is_help=True)
-app.add_typer(baseline_app, name="baseline")
-
-
 def _bigrec_command(**given):
     """BigRec: LoRA-tune a pretrained causal LM to write the next title, ground it to items, evaluate."""
     from lsrec.bench.bigrec_ranker import evaluate_bigrec
@@ -219,16 +215,13 @@ def _bigrec_command(**given):
             _console().print(f"metrics written to {path}")
 
 
-def _register_baselines():
-    import inspect
-
+def _register_bigrec():
     from lsrec.train.bigrec import BigRecConfig  # light: dataclasses only, no torch
 
-    _bigrec_command.__signature__ = inspect.Signature(_options_from(BigRecConfig))
-    baseline_app.command("bigrec")(_bigrec_command)
+    _register(baseline_app, "bigrec", _bigrec_command, BigRecConfig)
 
 
-_register_baselines()
+_register_bigrec()
 
 
 @app.command()
