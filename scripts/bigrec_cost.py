@@ -32,6 +32,7 @@ def main():
     started = time.time()
     model, tok = load_plm(args.plm)
     load_seconds = time.time() - started
+    parameters = sum(p.numel() for p in model.parameters())  # before LoRA wraps it
     example = max(examples[:200], key=lambda e: len(e["prompt"]))  # a full 10-title prompt
     ids = tok(example["prompt"] + example["completion"] + tok.eos_token, return_tensors="pt")["input_ids"]
     prompt = tok(example["prompt"], return_tensors="pt")
@@ -59,7 +60,7 @@ def main():
     result = {
         "torch_threads": torch.get_num_threads(),
         "load_seconds": round(load_seconds, 1),
-        "parameters": sum(p.numel() for p in model.parameters() if not hasattr(p, "lora")),
+        "parameters": parameters,
         "example_tokens": int(ids.shape[1]),
         "mean_example_tokens": round(statistics.mean(lengths), 1),
         "lora_step_seconds_one_example": round(step, 2),
