@@ -16,3 +16,10 @@ done
 for seqs in 16 64; do
   lsrec-bench "$CKPT" "${FLAGS[@]}" -o "$OUT/max-num-seqs-$seqs" -- --max-num-seqs "$seqs"
 done
+# Engine and worker in one process (no shared-memory queue between them), interleaved with the default.
+for round in 1 2; do
+  lsrec-bench checkpoints/lsrec-medium-mt --concurrency 1,4,16 --requests 300 --seconds 20 --no-references \
+    -o "docs/bench/tuning/executor-default-run$round"
+  lsrec-bench checkpoints/lsrec-medium-mt --concurrency 1,4,16 --requests 300 --seconds 20 --no-references \
+    -o "docs/bench/tuning/executor-uni-run$round" -- --distributed-executor-backend uni
+done
