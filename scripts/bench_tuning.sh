@@ -18,8 +18,8 @@ for seqs in 16 64; do
 done
 # Engine and worker in one process (no shared-memory queue between them), interleaved with the default.
 for round in 1 2; do
-  lsrec-bench checkpoints/lsrec-medium-mt --concurrency 1,4,16 --requests 300 --seconds 20 --no-references \
-    -o "docs/bench/tuning/executor-default-run$round"
-  lsrec-bench checkpoints/lsrec-medium-mt --concurrency 1,4,16 --requests 300 --seconds 20 --no-references \
-    -o "docs/bench/tuning/executor-uni-run$round" -- --distributed-executor-backend uni
+  lsrec-bench "$CKPT" --concurrency 1,4,16 --requests 300 --seconds 20 --no-references \
+    -o "$OUT/executor-default-run$round"
+  lsrec-bench "$CKPT" --concurrency 1,4,16 --requests 300 --seconds 20 --no-references \
+    -o "$OUT/executor-uni-run$round" -- --distributed-executor-backend uni
 done
