@@ -99,6 +99,21 @@ def test_train_eval_recommend(workspace):
     assert "popularity" in pop.stdout and (workspace / "pop.json").is_file()
 
 
+def test_sasrec_recipe_reaches_the_optimizer(workspace):
+    """`--recipe sasrec` fills the fields the user did not give, and the trainer runs with them."""
+    import torch
+
+    run("train", *TRAIN, "--no-multitask", "--recipe", "sasrec", "--max-epochs", "1", "--batch-size", "16",
+        "--name", "tiny-sasrec-recipe", cwd=workspace)
+    saved = json.loads((workspace / "checkpoints/tiny-sasrec-recipe/lsrec.json").read_text())["train_config"]
+    assert (saved["init"], saved["adam_beta2"], saved["learning_rate"], saved["lr_scheduler"]) == ("xavier", 0.98, 1e-3, "constant")
+    assert saved["batch_size"] == 16 and saved["max_epochs"] == 1  # what the user gave wins over the recipe
+    args = torch.load(next((workspace / "runs/tiny-sasrec-recipe").glob("checkpoint-*")) / "training_args.bin",
+                      weights_only=False)
+    assert (args.adam_beta2, args.learning_rate, args.weight_decay) == (0.98, 1e-3, 0.0)
+    assert getattr(args.lr_scheduler_type, "value", args.lr_scheduler_type) == "constant"
+
+
 @pytest.mark.parametrize("args, message", [
     (["recommend", "checkpoints/tiny-mt", "--items", "3,99999"], "unknown item id '99999'"),
     (["recommend", "checkpoints/tiny-mt", "--items", "3", "--task", "MOVIE_BY_GENRE", "--genre", "Western"], "unknown genre 'Western'"),

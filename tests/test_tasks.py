@@ -219,3 +219,69 @@ def test_training_dropout_is_off_at_inference():
     assert torch.equal(plain(input_ids=ids).logits, hooked(input_ids=ids).logits)
     hooked.train(), plain.train()
     assert not torch.allclose(plain(input_ids=ids).logits, hooked(input_ids=ids).logits)
+
+
+def test_xavier_init_gives_every_matrix_the_xavier_scale():
+    import math
+
+    import torch
+
+    from lsrec.train.presets import build_model
+
+    normal = build_model("medium", 500, seed=0)
+    xavier = build_model("medium", 500, seed=0, init="xavier")
+    assert xavier.lm_head.weight is xavier.model.embed_tokens.weight  # still tied, still plain Llama
+    for (name, a), (_, b) in zip(normal.named_parameters(), xavier.named_parameters()):
+        a, b = a.detach(), b.detach()
+        if a.dim() < 2:
+            assert torch.equal(a, b), name  # norms keep their ones
+            continue
+        fan_out, fan_in = a.shape
+        expected = math.sqrt(2.0 / (fan_in + fan_out))
+        assert abs(float(b.std()) - expected) < 0.1 * expected, name
+        assert abs(float(a.std()) - 0.02) < 0.002, name  # transformers' default, initializer_range 0.02
+
+
+def test_unknown_init_is_refused():
+    from lsrec.tokenizer.errors import LSRecError
+    from lsrec.train.config import TrainConfig
+
+    with pytest.raises(LSRecError, match="init: unknown 'he'"):
+        TrainConfig(init="he")
+    with pytest.raises(LSRecError, match="adam_beta2"):
+        TrainConfig(adam_beta2=1.0)
+
+
+def test_start_cuts_answer_the_next_item_at_start(prepared_ml100k):
+    import torch
+
+    from lsrec.train.tasks import SampledAuxiliaryTasks, cut_recommend
+
+    _, data = prepared_ml100k
+    tok = data.tokenizer
+    full = build_examples(data, ["RECOMMEND"], all_positions=True)
+    for example in full[:5]:
+        n_history = len(example["input_ids"]) - 7
+        # cutting after the whole history is the example itself
+        uncut = cut_recommend(example, n_history, all_positions=True)
+        assert (uncut["input_ids"], uncut["labels"]) == (example["input_ids"], example["labels"])
+        sequence = example["input_ids"][4:4 + n_history] + [example["input_ids"][-2]]
+        for keep in (1, 2, n_history - 1):
+            cut = cut_recommend(example, keep, all_positions=True)
+            ids, labels = cut["input_ids"], cut["labels"]
+            assert ids[:4] == example["input_ids"][:4] and ids[4:4 + keep] == sequence[:keep]
+            assert ids[-3:] == [tok.start_id, sequence[keep], tok.eos_id]
+            # the answer follows [START]; every later history item is a label at its own position
+            assert labels[-2] == sequence[keep] and labels[-1] == labels[-3] == IGNORE
+            assert [x for x in labels[:-2] if x != IGNORE] == sequence[1:keep]
+            only_answer = cut_recommend(example, keep, all_positions=False)["labels"]
+            assert [x for x in only_answer if x != IGNORE] == [sequence[keep]]
+
+    sampled = SampledAuxiliaryTasks(full, start_cuts=0.5)
+    torch.manual_seed(0)
+    drawn = [sampled.draw(i) for i in range(len(full))]
+    cuts = sum(sampled.draw(i)["input_ids"] != full[i]["input_ids"] for _ in range(40) for i in range(len(full)))
+    assert 0.35 < cuts / (40 * len(full)) < 0.5  # half are cut; a cut after the whole history looks uncut
+    assert all(d["user"] == e["user"] for d, e in zip(drawn, full))
+    assert [sampled.draw(i) for i in range(len(full))] != drawn  # drawn afresh on every read
+    assert SampledAuxiliaryTasks(full).draw(3) is full[3]  # off by default

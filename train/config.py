@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 
 from lsrec.tokenizer.errors import LSRecError
 
-from .presets import PRESETS
+from .presets import INITS, PRESETS
 
 
 @dataclass
@@ -23,6 +23,9 @@ class TrainConfig:
                                                  "(0: the whole history, as the paper)"})
     task_sampling: bool = field(default=True, metadata={"help": "per epoch and user, one auxiliary task drawn at "
                                                         "random (off: all four every epoch, as the paper)"})
+    start_cuts: float = field(default=0.0, metadata={"help": "share of RECOMMEND examples cut, afresh each epoch, "
+                                                    "at a random point of the history, so the [START] position that "
+                                                    "ranks learns more than one answer per user"})
     aux_weight: float = field(default=1.0, metadata={"help": "loss weight of an auxiliary-task label relative "
                                                     "to a RECOMMEND label"})
     max_epochs: int = field(default=40, metadata={"help": "upper bound on epochs (paper: 100)"})
@@ -31,6 +34,9 @@ class TrainConfig:
     lr_scheduler: str = field(default="cosine", metadata={"help": "learning-rate schedule over max_epochs (transformers name)"})
     warmup_ratio: float = field(default=0.02, metadata={"help": "fraction of steps spent warming up"})
     weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay"})
+    adam_beta2: float = field(default=0.999, metadata={"help": "AdamW beta2 (SASRec: 0.98)"})
+    init: str = field(default="normal", metadata={"help": "weight initialisation: normal (transformers' "
+                                                 "N(0, 0.02)) or xavier (Xavier-normal matrices, as SASRec)"})
     batch_size: int = field(default=64, metadata={"help": "sequences per optimizer step"})
     attention_dropout: float = field(default=0.2, metadata={"help": "attention dropout (paper Table 1: 0.2)"})
     hidden_dropout: float = field(default=0.2, metadata={"help": "training-only dropout on embeddings and "
@@ -52,10 +58,16 @@ class TrainConfig:
             raise LSRecError(f"learning_rate must be in (0, 1) (got {self.learning_rate})")
         if self.aux_weight < 0:
             raise LSRecError(f"aux_weight must be 0 or more (got {self.aux_weight})")
+        if not 0 <= self.start_cuts <= 1:
+            raise LSRecError(f"start_cuts must be in [0, 1] (got {self.start_cuts})")
         if not 0 <= self.hidden_dropout < 1:
             raise LSRecError(f"hidden_dropout must be in [0, 1) (got {self.hidden_dropout})")
         if not 0 <= self.attention_dropout < 1:
             raise LSRecError(f"attention_dropout must be in [0, 1) (got {self.attention_dropout})")
+        if self.init not in INITS:
+            raise LSRecError(f"init: unknown {self.init!r}; choose one of {', '.join(INITS)}")
+        if not 0 < self.adam_beta2 < 1:
+            raise LSRecError(f"adam_beta2 must be in (0, 1) (got {self.adam_beta2})")
         if self.name is None:
             self.name = f"lsrec-{self.preset}{'-mt' if self.multitask else ''}"
 
@@ -68,4 +80,8 @@ RECIPES = {
     "full": {},  # the defaults above: 40 epochs, patience 10
     "quick": {"max_epochs": 15, "patience": 5},
     "paper": {"max_epochs": 100, "patience": 20},
+    # SASRec's optimisation on the LSRec model: Xavier init, constant Adam 0.001 with beta2 0.98,
+    # no weight decay, 128 sequences per step, patience 20.
+    "sasrec": {"init": "xavier", "learning_rate": 1e-3, "lr_scheduler": "constant", "warmup_ratio": 0.0,
+               "weight_decay": 0.0, "adam_beta2": 0.98, "batch_size": 128, "max_epochs": 200, "patience": 20},
 }

@@ -69,22 +69,39 @@ def build_examples(data: PreparedData, tasks: list[str], all_positions: bool,
     return examples
 
 
+def cut_recommend(example: dict, keep: int, all_positions: bool) -> dict:
+    """The RECOMMEND example of the same user cut after its first `keep` history items: the next
+    item becomes the answer at [START]. Ranking reads the [START] position, which a full example
+    trains with one answer per user; cuts give it a different answer each epoch."""
+    ids = example["input_ids"]
+    prefix, sequence, start, eos = ids[:4], ids[4:-3] + [ids[-2]], ids[-3], ids[-1]
+    input_ids = prefix + sequence[:keep] + [start, sequence[keep], eos]
+    labels = [IGNORE] * len(input_ids)
+    labels[-2] = sequence[keep]
+    if all_positions:
+        for pos in range(len(prefix) + 1, len(prefix) + keep):
+            labels[pos] = input_ids[pos]
+    return {**example, "input_ids": input_ids, "labels": labels}
+
+
 class SampledAuxiliaryTasks:
     """A training set whose epoch holds every RECOMMEND example plus, per user, ONE auxiliary-task
     example drawn afresh each time it is read: multi-task costs about 2x single-task instead of 5x.
+    With `start_cuts` > 0, that share of RECOMMEND reads is cut at a random point (cut_recommend).
     An auxiliary row reports its user's RECOMMEND length to the length-grouped sampler, so it lands
     in a batch beside RECOMMEND sequences. (Batches of auxiliary prompts alone take optimizer steps
     of their own, which Adam scales up whatever their loss weight: measured on ML-100K, that cost
     RECOMMEND a quarter of its validation NDCG@10.)
     Draws use torch's global generator, which the Trainer seeds and restores on resume."""
 
-    def __init__(self, examples: list[dict]):
+    def __init__(self, examples: list[dict], start_cuts: float = 0.0, all_positions: bool = True):
         self.recommend = [e for e in examples if e["task"] == "RECOMMEND"]
         by_user: dict[int, list[dict]] = {}
         for e in examples:
             if e["task"] != "RECOMMEND":
                 by_user.setdefault(e["user"], []).append(e)
         self.auxiliary = list(by_user.values())
+        self.start_cuts, self.all_positions = start_cuts, all_positions
 
     def __len__(self) -> int:
         return len(self.recommend) + len(self.auxiliary)
@@ -93,7 +110,11 @@ class SampledAuxiliaryTasks:
         import torch
 
         if index < len(self.recommend):
-            return self.recommend[index]
+            example = self.recommend[index]
+            if self.start_cuts and float(torch.rand(())) < self.start_cuts:
+                return cut_recommend(example, int(torch.randint(1, len(example["input_ids"]) - 7 + 1, ())),
+                                     self.all_positions)
+            return example
         choices = self.auxiliary[index - len(self.recommend)]
         return choices[int(torch.randint(len(choices), (1,)))]
 

@@ -160,12 +160,14 @@ def train(cfg: TrainConfig, log=print) -> Path:
     examples = build_examples(data, tasks, cfg.all_positions, cfg.aux_history)
     if not examples:
         raise LSRecError(f"{cfg.data}: no training examples")
-    if cfg.multitask and cfg.task_sampling:
-        train_set = SampledAuxiliaryTasks(examples).as_dataset()
+    if (cfg.multitask and cfg.task_sampling) or cfg.start_cuts:
+        if cfg.multitask and not cfg.task_sampling:
+            raise LSRecError("start_cuts needs task sampling with --multitask (or --no-multitask)")
+        train_set = SampledAuxiliaryTasks(examples, cfg.start_cuts, cfg.all_positions).as_dataset()
     else:
         train_set = Dataset.from_list([{"input_ids": e["input_ids"], "labels": e["labels"]} for e in examples])
     model = build_model(cfg.preset, len(data.vocab), cfg.seed, pad_id=tok.pad_id, bos_id=tok.bos_id,
-                        eos_id=tok.eos_id, attention_dropout=cfg.attention_dropout)
+                        eos_id=tok.eos_id, attention_dropout=cfg.attention_dropout, init=cfg.init)
     add_training_dropout(model, cfg.hidden_dropout)
     n_params = sum(p.numel() for p in model.parameters())
     log(f"{cfg.name}: {n_params:,} parameters, tasks {', '.join(tasks)}, {len(train_set):,} examples per epoch")
@@ -186,6 +188,7 @@ def train(cfg: TrainConfig, log=print) -> Path:
         lr_scheduler_type=cfg.lr_scheduler,
         warmup_steps=cfg.warmup_ratio,
         weight_decay=cfg.weight_decay,
+        adam_beta2=cfg.adam_beta2,
         # Sequences are already in the prompt format and shorter than the context; packing them on CPU
         # would make attention quadratic in the pack length, so batches group similar lengths instead.
         max_length=None,
