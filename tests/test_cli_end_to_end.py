@@ -114,6 +114,16 @@ def test_sasrec_recipe_reaches_the_optimizer(workspace):
     assert getattr(args.lr_scheduler_type, "value", args.lr_scheduler_type) == "constant"
 
 
+def test_start_copies_trains_through_the_cli(workspace):
+    """`--start-copies` runs the trainer's masked path to a checkpoint that ranks like any other."""
+    run("train", *TRAIN, "--multitask", "--start-copies", "4", "--max-epochs", "1", "--batch-size", "16",
+        "--name", "tiny-copies", cwd=workspace)
+    ckpt = workspace / "checkpoints/tiny-copies"
+    assert json.loads((ckpt / "lsrec.json").read_text())["train_config"]["start_copies"] == 4
+    run("eval", str(ckpt), cwd=workspace)
+    assert 0.0 <= json.loads((ckpt / "eval_test.json").read_text())["all_users"]["NDCG@10"] <= 1.0
+
+
 @pytest.mark.parametrize("args, message", [
     (["recommend", "checkpoints/tiny-mt", "--items", "3,99999"], "unknown item id '99999'"),
     (["recommend", "checkpoints/tiny-mt", "--items", "3", "--task", "MOVIE_BY_GENRE", "--genre", "Western"], "unknown genre 'Western'"),

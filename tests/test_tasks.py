@@ -285,3 +285,59 @@ def test_start_cuts_answer_the_next_item_at_start(prepared_ml100k):
     assert all(d["user"] == e["user"] for d, e in zip(drawn, full))
     assert [sampled.draw(i) for i in range(len(full))] != drawn  # drawn afresh on every read
     assert SampledAuxiliaryTasks(full).draw(3) is full[3]  # off by default
+
+
+def test_every_start_copy_sees_exactly_the_prompt_of_its_cut(prepared_ml100k):
+    """Each [START] of a start_copies row scores like a lone [START] after its first k items."""
+    import torch
+
+    from lsrec.tokenizer.prompts import prompt_ids
+    from lsrec.train.presets import build_model
+    from lsrec.train.tasks import start_attention, start_copies
+
+    _, data = prepared_ml100k
+    tok = data.tokenizer
+    model = build_model("small", len(data.vocab), seed=0, pad_id=tok.pad_id).eval()
+    examples = build_examples(data, ["RECOMMEND", "RECOMMEND_RATING"], all_positions=True)
+    recommend, auxiliary = examples[0], examples[1]
+    n_history = len(recommend["input_ids"]) - 7
+    history = recommend["input_ids"][4:4 + n_history]
+    sequence = history + [recommend["input_ids"][-2]]
+    for copies in (1, 3, 500):
+        row = start_copies(recommend, tok.start_id, copies)
+        m = min(copies, n_history)
+        assert row["input_ids"].count(tok.start_id) == m
+        if copies == 1:  # one copy is the example itself
+            assert (row["input_ids"], row["labels"]) == (recommend["input_ids"], recommend["labels"])
+        # the copy for cut k answers the (k+1)-th item; the item positions keep their labels
+        starts = [i for i, t in enumerate(row["input_ids"]) if t == tok.start_id]
+        assert [row["labels"][i + 1] for i in starts] == sequence[n_history - m + 1:]
+        assert row["labels"][:4 + n_history] == recommend["labels"][:4 + n_history]
+
+        # a batch of the long row and a padded auxiliary row, as the collator gives it
+        width = max(len(row["input_ids"]), len(auxiliary["input_ids"]))
+        batch = torch.full((2, width), tok.pad_id)
+        batch[0, :len(row["input_ids"])] = torch.tensor(row["input_ids"])
+        batch[1, :len(auxiliary["input_ids"])] = torch.tensor(auxiliary["input_ids"])
+        mask, positions = start_attention(batch, tok.start_id, torch.float32)
+        with torch.no_grad():
+            logits = model(input_ids=batch, attention_mask=mask, position_ids=positions).logits
+            for j in {0, m // 2, m - 1}:
+                k = n_history - m + 1 + j  # items seen by the j-th copy
+                alone = torch.tensor([prompt_ids(tok, "RECOMMEND", history[:k])])
+                expected = model(input_ids=alone).logits[0, -1]
+                torch.testing.assert_close(logits[0, starts[j]], expected, atol=1e-4, rtol=1e-4)
+            # a row with one [START] is plain causal attention
+            aux_len = len(auxiliary["input_ids"])
+            plain = model(input_ids=batch[1:, :aux_len]).logits[0]
+            torch.testing.assert_close(logits[1, :aux_len], plain, atol=1e-4, rtol=1e-4)
+
+
+def test_start_copies_and_start_cuts_are_exclusive():
+    from lsrec.tokenizer.errors import LSRecError
+    from lsrec.train.config import TrainConfig
+
+    with pytest.raises(LSRecError, match="choose one"):
+        TrainConfig(start_cuts=0.5, start_copies=8)
+    with pytest.raises(LSRecError, match="start_copies must be"):
+        TrainConfig(start_copies=-1)

@@ -26,6 +26,10 @@ class TrainConfig:
     start_cuts: float = field(default=0.0, metadata={"help": "share of RECOMMEND examples cut, afresh each epoch, "
                                                     "at a random point of the history, so the [START] position that "
                                                     "ranks learns more than one answer per user"})
+    start_copies: int = field(default=0, metadata={"help": "a [START] for each of the last N cuts of the history "
+                                                   "in every RECOMMEND example, each seeing only the items before "
+                                                   "it, so the [START] position that ranks learns N next items "
+                                                   "per user and epoch (0: off; 200: every cut)"})
     aux_weight: float = field(default=1.0, metadata={"help": "loss weight of an auxiliary-task label relative "
                                                     "to a RECOMMEND label"})
     max_epochs: int = field(default=40, metadata={"help": "upper bound on epochs (paper: 100)"})
@@ -60,6 +64,10 @@ class TrainConfig:
             raise LSRecError(f"aux_weight must be 0 or more (got {self.aux_weight})")
         if not 0 <= self.start_cuts <= 1:
             raise LSRecError(f"start_cuts must be in [0, 1] (got {self.start_cuts})")
+        if self.start_copies < 0:
+            raise LSRecError(f"start_copies must be 0 (off) or more (got {self.start_copies})")
+        if self.start_cuts and self.start_copies:
+            raise LSRecError("start_cuts and start_copies both train [START] on earlier cuts: choose one")
         if not 0 <= self.hidden_dropout < 1:
             raise LSRecError(f"hidden_dropout must be in [0, 1) (got {self.hidden_dropout})")
         if not 0 <= self.attention_dropout < 1:

@@ -84,6 +84,48 @@ def cut_recommend(example: dict, keep: int, all_positions: bool) -> dict:
     return {**example, "input_ids": input_ids, "labels": labels}
 
 
+def start_copies(example: dict, start_id: int, copies: int) -> dict:
+    """The RECOMMEND example with a [START] for each of the last `copies` cuts of its history, so the
+    position that ranks learns many next items per pass (as the item positions do), not one per user:
+
+        prefix i1 .. in [START] x m answer [EOS]        m = min(copies, n)
+
+    Through `start_attention`, the [START] of cut k sees only the prefix and i1 .. ik, at the position
+    a lone [START] after ik would have, and answers i(k+1) (the last one: the answer): each one is
+    exactly the prompt that ranking reads after a history of k items."""
+    ids, labels = example["input_ids"], example["labels"]
+    prefix_and_history, answer, eos = ids[:-3], ids[-2], ids[-1]
+    history = prefix_and_history[4:]
+    m = min(copies, len(history))
+    input_ids = prefix_and_history + [start_id] * m + [answer, eos]
+    new_labels = labels[:-3] + [IGNORE] + history[len(history) - m + 1:] + [answer, IGNORE]
+    return {**example, "input_ids": input_ids, "labels": new_labels}
+
+
+def start_attention(input_ids, start_id: int, dtype):
+    """Additive 4D attention mask and position ids for batches that hold `start_copies` rows.
+
+    In a row with m [START] tokens, the first at index f, the k-th [START] sees keys up to
+    f - 1 - (m - k) and itself, at position f - (m - k); every other token is causal as usual. With
+    one [START] (every other row, and every prompt at inference) this is the plain causal mask."""
+    import torch
+
+    batch, length = input_ids.shape
+    is_start = input_ids == start_id
+    count = is_start.sum(1, keepdim=True)
+    first = is_start.int().argmax(1, keepdim=True)
+    rank = is_start.cumsum(1)  # k at the k-th [START]
+    index = torch.arange(length, device=input_ids.device).expand(batch, length)
+    start_position = first - (count - rank)
+    positions = torch.where(is_start, start_position, index)
+    last_visible = torch.where(is_start, start_position - 1, index)
+    keys = torch.arange(length, device=input_ids.device)
+    visible = (keys[None, None, :] <= last_visible[:, :, None]) | (keys[None, None, :] == index[:, :, None])
+    mask = torch.zeros(batch, 1, length, length, dtype=dtype, device=input_ids.device)
+    mask.masked_fill_(~visible[:, None], torch.finfo(dtype).min)
+    return mask, positions
+
+
 class SampledAuxiliaryTasks:
     """A training set whose epoch holds every RECOMMEND example plus, per user, ONE auxiliary-task
     example drawn afresh each time it is read: multi-task costs about 2x single-task instead of 5x.

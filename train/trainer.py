@@ -13,7 +13,7 @@ from lsrec.tokenizer.checkpoint import write_metadata
 from lsrec.tokenizer.errors import LSRecError
 
 from .config import TrainConfig
-from .tasks import IGNORE, SampledAuxiliaryTasks, available_tasks, build_examples
+from .tasks import IGNORE, SampledAuxiliaryTasks, available_tasks, build_examples, start_attention, start_copies
 
 STATE_FILE = "early_stopping.json"
 
@@ -131,9 +131,14 @@ def make_trainer_class():
 
         recommend_id: int = -1
         aux_weight: float = 1.0
+        start_id: int | None = None  # set when RECOMMEND rows hold [START] copies (start_copies)
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-            outputs = model(input_ids=inputs["input_ids"], attention_mask=inputs.get("attention_mask"))
+            if self.start_id is None:
+                outputs = model(input_ids=inputs["input_ids"], attention_mask=inputs.get("attention_mask"))
+            else:
+                mask, positions = start_attention(inputs["input_ids"], self.start_id, model.dtype)
+                outputs = model(input_ids=inputs["input_ids"], attention_mask=mask, position_ids=positions)
             loss = task_weighted_loss(outputs.logits, inputs["input_ids"], inputs["labels"], self.recommend_id,
                                       self.aux_weight)
             return (loss, outputs) if return_outputs else loss
@@ -158,6 +163,9 @@ def train(cfg: TrainConfig, log=print) -> Path:
     tok = data.tokenizer
     tasks = available_tasks(data) if cfg.multitask else ["RECOMMEND"]
     examples = build_examples(data, tasks, cfg.all_positions, cfg.aux_history)
+    if cfg.start_copies:
+        examples = [start_copies(e, tok.start_id, cfg.start_copies) if e["task"] == "RECOMMEND" else e
+                    for e in examples]
     if not examples:
         raise LSRecError(f"{cfg.data}: no training examples")
     if (cfg.multitask and cfg.task_sampling) or cfg.start_cuts:
@@ -212,6 +220,7 @@ def train(cfg: TrainConfig, log=print) -> Path:
     hf_tok = PreTrainedTokenizerFast.from_pretrained(str(data.folder))
     trainer = TaskWeightedSFTTrainer(model=model, args=args, train_dataset=train_set, processing_class=hf_tok)
     trainer.recommend_id, trainer.aux_weight = tok.task_id("RECOMMEND"), cfg.aux_weight
+    trainer.start_id = tok.start_id if cfg.start_copies else None
     callback = make_callback(cfg, data, run_dir, tasks, log)
     if resume_from:
         epoch = json.loads((resume_from / "trainer_state.json").read_text())["epoch"]
