@@ -69,13 +69,19 @@ def build_examples(data: PreparedData, tasks: list[str], all_positions: bool,
     return examples
 
 
+def _recommend_parts(example: dict) -> tuple[list[int], list[int], int, int]:
+    """A RECOMMEND example's frame ([BOS] [TASK] [task] [ARGUMENTS]), history, answer and [EOS]."""
+    ids = example["input_ids"]
+    return ids[:4], ids[4:-3], ids[-2], ids[-1]
+
+
 def cut_recommend(example: dict, keep: int, all_positions: bool) -> dict:
     """The RECOMMEND example of the same user cut after its first `keep` history items: the next
     item becomes the answer at [START]. Ranking reads the [START] position, which a full example
     trains with one answer per user; cuts give it a different answer each epoch."""
-    ids = example["input_ids"]
-    prefix, sequence, start, eos = ids[:4], ids[4:-3] + [ids[-2]], ids[-3], ids[-1]
-    input_ids = prefix + sequence[:keep] + [start, sequence[keep], eos]
+    prefix, history, answer, eos = _recommend_parts(example)
+    sequence = history + [answer]
+    input_ids = prefix + sequence[:keep] + [example["input_ids"][-3], sequence[keep], eos]
     labels = [IGNORE] * len(input_ids)
     labels[-2] = sequence[keep]
     if all_positions:
@@ -93,12 +99,10 @@ def start_copies(example: dict, start_id: int, copies: int) -> dict:
     Through `start_attention`, the [START] of cut k sees only the prefix and i1 .. ik, at the position
     a lone [START] after ik would have, and answers i(k+1) (the last one: the answer): each one is
     exactly the prompt that ranking reads after a history of k items."""
-    ids, labels = example["input_ids"], example["labels"]
-    prefix_and_history, answer, eos = ids[:-3], ids[-2], ids[-1]
-    history = prefix_and_history[4:]
+    prefix, history, answer, eos = _recommend_parts(example)
     m = min(copies, len(history))
-    input_ids = prefix_and_history + [start_id] * m + [answer, eos]
-    new_labels = labels[:-3] + [IGNORE] + history[len(history) - m + 1:] + [answer, IGNORE]
+    input_ids = prefix + history + [start_id] * m + [answer, eos]
+    new_labels = example["labels"][:-3] + [IGNORE] + history[len(history) - m + 1:] + [answer, IGNORE]
     return {**example, "input_ids": input_ids, "labels": new_labels}
 
 
@@ -115,12 +119,11 @@ def start_attention(input_ids, start_id: int, dtype):
     count = is_start.sum(1, keepdim=True)
     first = is_start.int().argmax(1, keepdim=True)
     rank = is_start.cumsum(1)  # k at the k-th [START]
-    index = torch.arange(length, device=input_ids.device).expand(batch, length)
+    index = torch.arange(length, device=input_ids.device)
     start_position = first - (count - rank)
     positions = torch.where(is_start, start_position, index)
     last_visible = torch.where(is_start, start_position - 1, index)
-    keys = torch.arange(length, device=input_ids.device)
-    visible = (keys[None, None, :] <= last_visible[:, :, None]) | (keys[None, None, :] == index[:, :, None])
+    visible = (index <= last_visible[:, :, None]) | torch.eye(length, dtype=torch.bool, device=input_ids.device)
     mask = torch.zeros(batch, 1, length, length, dtype=dtype, device=input_ids.device)
     mask.masked_fill_(~visible[:, None], torch.finfo(dtype).min)
     return mask, positions
