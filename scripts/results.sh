@@ -2,7 +2,7 @@
 # Reproduce the ML-100K tables of docs/RESULTS.md: popularity and LSRec small/medium/large,
 # single-task and multi-task, each trained with the given recipe and evaluated on the test split.
 # Usage: scripts/results.sh [extra `lsrec train` flags]
-#   RECIPE=full (default) | quick | paper;  PRESETS="small medium large";  MODES="single-task multitask"
+#   RECIPE=full (default here: the recipe of those rows; `lsrec train` itself defaults to copies) | quick | paper | copies;  PRESETS="small medium large";  MODES="single-task multitask"
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"

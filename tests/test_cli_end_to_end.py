@@ -114,12 +114,14 @@ def test_sasrec_recipe_reaches_the_optimizer(workspace):
     assert getattr(args.lr_scheduler_type, "value", args.lr_scheduler_type) == "constant"
 
 
-def test_start_copies_trains_through_the_cli(workspace):
-    """`--start-copies` runs the trainer's masked path to a checkpoint that ranks like any other."""
-    run("train", *TRAIN, "--multitask", "--start-copies", "4", "--max-epochs", "1", "--batch-size", "16",
+def test_copies_recipe_trains_through_the_cli(workspace):
+    """`--recipe copies` sets [START] copies and the cosine decay, and runs the trainer's masked path
+    to a checkpoint that ranks like any other."""
+    run("train", *TRAIN, "--multitask", "--recipe", "copies", "--max-epochs", "1", "--batch-size", "16",
         "--name", "tiny-copies", cwd=workspace)
     ckpt = workspace / "checkpoints/tiny-copies"
-    assert json.loads((ckpt / "lsrec.json").read_text())["train_config"]["start_copies"] == 4
+    saved = json.loads((ckpt / "lsrec.json").read_text())["train_config"]
+    assert (saved["start_copies"], saved["lr_scheduler"], saved["init"]) == (32, "cosine", "xavier")
     run("eval", str(ckpt), cwd=workspace)
     assert 0.0 <= json.loads((ckpt / "eval_test.json").read_text())["all_users"]["NDCG@10"] <= 1.0
 
