@@ -64,10 +64,7 @@ def _options_from(config_cls, skip=()):
     return params
 
 
-def _train_command(recipe: str = typer.Option("copies", help="copies (SASRec's optimisation: Xavier init, AdamW 0.001 "
-                                                     "with beta2 0.98, batch 128; 32 [START] copies; cosine decay over 40 epochs, "
-                                                     "patience 15), full (the TrainConfig defaults: 40 epochs, patience 10), "
-                                                     "quick (15, 5), paper (100, 20) or sasrec (constant rate, 200 epochs, patience 20)"),
+def _train_command(recipe: Optional[str] = None,  # its option is made in _register_commands, from RECIPES
                    **given):
     """Train LSRec with TRL's SFTTrainer; keep the checkpoint with the best validation NDCG@10."""
     from lsrec.tokenizer.errors import LSRecError
@@ -117,11 +114,13 @@ def _dpo_command(checkpoint: str = typer.Argument(..., help="the SFT checkpoint 
     run(cfg, log=_console().print)
 
 
-def _register(typer_app, name: str, command, config_cls, skip=()):
-    """Register `command` with one flag per field of `config_cls` (but `skip`) after its own parameters."""
+def _register(typer_app, name: str, command, config_cls, skip=(), own_options=None):
+    """Register `command` with one flag per field of `config_cls` (but `skip`) after its own parameters;
+    `own_options` replaces the typer.Option of some of those own parameters."""
     import inspect
 
-    own = [p for p in inspect.signature(command).parameters.values() if p.kind != p.VAR_KEYWORD]
+    own = [p.replace(default=(own_options or {}).get(p.name, p.default))
+           for p in inspect.signature(command).parameters.values() if p.kind != p.VAR_KEYWORD]
     command.__signature__ = inspect.Signature([*own, *_options_from(config_cls, skip)])
     typer_app.command(name)(command)
 
@@ -129,11 +128,12 @@ def _register(typer_app, name: str, command, config_cls, skip=()):
 def _register_commands():
     # Config modules are light (dataclasses only, no torch), so --help stays instant.
     from lsrec.bench.tables import TablesConfig
-    from lsrec.train.config import TrainConfig
+    from lsrec.train.config import DEFAULT_RECIPE, TrainConfig, describe_recipes
     from lsrec.train.dpo_config import DPOStageConfig
     from lsrec.train.sasrec import SASRecConfig
 
-    _register(app, "train", _train_command, TrainConfig)
+    recipe = typer.Option(DEFAULT_RECIPE, help=describe_recipes())
+    _register(app, "train", _train_command, TrainConfig, own_options={"recipe": recipe})
     _register(app, "tables", _tables_command, TablesConfig)
     _register(app, "dpo", _dpo_command, DPOStageConfig, skip=("checkpoint",))
     _register(baseline_app, "sasrec", _sasrec_command, SASRecConfig)

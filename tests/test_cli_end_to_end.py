@@ -63,6 +63,21 @@ def test_help_does_not_import_torch():
         assert command in proc.stdout
 
 
+def test_train_help_shows_every_recipe_as_it_runs():
+    """The --recipe help is written from RECIPES, so each recipe shows the values it sets."""
+    from lsrec.train.config import DEFAULT_RECIPE, RECIPES
+
+    proc = subprocess.run([*LSREC, "train", "--help"], capture_output=True, text=True, check=True,
+                          env={**os.environ, "COLUMNS": "1000"})
+    help_text = " ".join(proc.stdout.replace("│", " ").split())
+    for name, values in RECIPES.items():
+        listed = help_text.split(f"{name} (", 1)[1].split(")", 1)[0]
+        for field_name, value in values.items():
+            shown = f"{value:g}" if isinstance(value, float) else str(value)
+            assert f"{field_name.replace('_', '-')} {shown}" in listed, (name, field_name)
+    assert f"[default: {DEFAULT_RECIPE}]" in help_text
+
+
 def test_train_eval_recommend(workspace):
     proc = run("train", *TRAIN, "--multitask", "--max-epochs", "3", "--patience", "3", "--name", "tiny-mt",
                cwd=workspace)

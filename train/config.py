@@ -83,7 +83,7 @@ class TrainConfig:
         return asdict(self)
 
 
-# Named recipes: overrides of the defaults above (`lsrec train --recipe`; the CLI's default is "copies").
+# Named recipes: overrides of the defaults above (`lsrec train --recipe`).
 RECIPES = {
     "full": {},  # the defaults above: 40 epochs, patience 10
     "quick": {"max_epochs": 15, "patience": 5},
@@ -93,7 +93,18 @@ RECIPES = {
     "sasrec": {"init": "xavier", "learning_rate": 1e-3, "lr_scheduler": "constant", "warmup_ratio": 0.0,
                "weight_decay": 0.0, "adam_beta2": 0.98, "batch_size": 128, "max_epochs": 200, "patience": 20},
 }
-# `lsrec train`'s default: sasrec plus 32 [START] copies, so the position that ranks learns as much as
-# the items, and a cosine decay over 40 epochs instead of a constant rate, which bounds the run's time.
+# sasrec plus 32 [START] copies, so the position that ranks learns as much as the items, and a cosine
+# decay over 40 epochs instead of a constant rate, which bounds the run's time.
 RECIPES["copies"] = {**RECIPES["sasrec"], "start_copies": 32, "lr_scheduler": "cosine", "max_epochs": 40,
                      "patience": 15}
+DEFAULT_RECIPE = "copies"  # what `lsrec train` runs without --recipe
+
+
+def describe_recipes() -> str:
+    """The `--recipe` help text, written from RECIPES itself so it cannot drift from what runs."""
+    def overrides(values: dict) -> str:
+        return ", ".join(f"{name.replace('_', '-')} {value:g}" if isinstance(value, float)
+                         else f"{name.replace('_', '-')} {value}" for name, value in values.items())
+
+    listed = [f"{name} ({overrides(values) or 'the defaults of the flags below'})" for name, values in RECIPES.items()]
+    return "named overrides of the flags below (a flag you give wins): " + "; ".join(listed)
