@@ -103,8 +103,8 @@ DEFAULT_RECIPE = "copies"  # what `lsrec train` runs without --recipe
 def describe_recipes() -> str:
     """The `--recipe` help text, written from RECIPES itself so it cannot drift from what runs."""
     def overrides(values: dict) -> str:
-        return ", ".join(f"{name.replace('_', '-')} {value:g}" if isinstance(value, float)
-                         else f"{name.replace('_', '-')} {value}" for name, value in values.items())
+        shown = {name: f"{value:g}" if isinstance(value, float) else value for name, value in values.items()}
+        return ", ".join(f"{name.replace('_', '-')} {value}" for name, value in shown.items())
 
     listed = [f"{name} ({overrides(values) or 'the defaults of the flags below'})" for name, values in RECIPES.items()]
     return "named overrides of the flags below (a flag you give wins): " + "; ".join(listed)
