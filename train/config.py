@@ -97,6 +97,9 @@ RECIPES = {
 # decay over 40 epochs instead of a constant rate, which bounds the run's time.
 RECIPES["copies"] = {**RECIPES["sasrec"], "start_copies": 32, "lr_scheduler": "cosine", "max_epochs": 40,
                      "patience": 15}
+# sasrec plus 32 [START] copies at the constant rate: the best measured on ML-100K (docs/RESULTS.md, "The
+# recipe in `lsrec train`", 7), but early stopping sets its length: 57-73 epochs there, 60-75 min on 2 cores.
+RECIPES["sasrec-copies"] = {**RECIPES["sasrec"], "start_copies": 32}
 DEFAULT_RECIPE = "copies"  # what `lsrec train` runs without --recipe
 
 
