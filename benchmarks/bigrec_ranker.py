@@ -12,10 +12,12 @@ from pathlib import Path
 
 import torch
 
+from lsrec.models.plm import load_bigrec, prompt_text
 from lsrec.tokenizer import dataset as prepared
-from lsrec.tokenizer.errors import LSRecError
+from lsrec.tokenizer.checkpoint import data_for_checkpoint
+from lsrec.tokenizer.dataset import split_cases
 
-from .evaluate import evaluate_protocols, split_cases
+from .evaluate import evaluate_protocols
 
 
 def clean_answer(text: str) -> str:
@@ -92,8 +94,6 @@ class BigRecRanker:
         return [tuple(h[-self.history_length:]) for h in histories]
 
     def ensure_answers(self, histories: list[list[str]]) -> None:
-        from lsrec.train.bigrec import prompt_text
-
         new = list(dict.fromkeys(k for k in self._keys(histories) if k not in self.answers))
         if not new:
             return
@@ -128,15 +128,10 @@ class BigRecRanker:
 def evaluate_bigrec(folder: str | Path, data_dir: str | None = None, split: str = "test", sample_size: int = 1000,
                     seed: int = 0, batch_size: int = 16, num_beams: int | None = None, log=print) -> dict:
     """Both protocols (all users, Table 3; seeded sample at K=5, Table 4) plus grounding statistics."""
-    from lsrec.train.bigrec import load_bigrec
-
     started = time.time()
     model, tokenizer, meta = load_bigrec(folder)
-    data = prepared.load(data_dir or meta["split"]["data"])
-    if data.split_hash != meta["split"]["sha256"]:
-        raise LSRecError(f"{data.folder} is not the split {folder} was trained on "
-                         f"(sha256 {data.split_hash[:12]} != {meta['split']['sha256'][:12]})")
-    cfg = meta["config"]
+    data = data_for_checkpoint(folder, data_dir)
+    cfg = meta.raw["train_config"]
     ranker = BigRecRanker(model, tokenizer, data, cfg["history_length"], cfg["max_new_tokens"],
                           num_beams or cfg["num_beams"], batch_size)
     load_seconds = time.time() - started
@@ -151,7 +146,7 @@ def evaluate_bigrec(folder: str | Path, data_dir: str | None = None, split: str 
     log(f"{len(ranker.answers)} answers generated in {ranker.generate_seconds:.0f} s; "
         f"{exact:.1%} are exactly a catalogue title")
     return {
-        "model": meta["name"], "checkpoint": str(folder), "split": split, "ranked_by": "in-process",
+        "model": meta.raw["name"], "checkpoint": str(folder), "split": split, "ranked_by": "in-process",
         "split_sha256": data.split_hash, "eval_seconds": round(time.time() - started, 1),
         "timing": {"load_seconds": round(load_seconds - ranker.catalogue_seconds, 1),
                    "catalogue_embedding_seconds": round(ranker.catalogue_seconds, 1),
@@ -160,8 +155,8 @@ def evaluate_bigrec(folder: str | Path, data_dir: str | None = None, split: str 
                    "generation_seconds_per_user": round(ranker.generate_seconds / max(len(ranker.answers), 1), 3),
                    "torch_threads": torch.get_num_threads()},
         "grounding": {"exact_title_match_rate": exact, "generated_examples": examples},
-        "training": {k: meta.get(k) for k in ("plm", "parameters", "trainable_parameters", "train_examples",
+        "training": {"config": cfg, **{k: meta.raw.get(k) for k in ("plm", "parameters", "trainable_parameters", "train_examples",
                                               "train_examples_available", "valid_users", "best_epoch",
-                                              "epochs_run", "history", "train_seconds", "config")},
+                                              "epochs_run", "history", "train_seconds")}},
         **results,
     }

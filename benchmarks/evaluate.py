@@ -1,42 +1,22 @@
-"""One evaluation for early stopping, offline eval and (later) served eval.
+"""One evaluation for early stopping, offline eval, served eval and the paper's tables.
 
-A ranker maps histories to ranked item lists with the history excluded; `evaluate` turns those
-lists into metrics. Protocols: "all" users (paper Table 3) and "sample" (1,000 seeded users, K=5,
-paper Table 4).
+A ranker maps histories to ranked item lists with the history excluded; `score` turns those lists
+into metrics. Protocols: "all" users (paper Table 3) and "sample" (1,000 seeded users, K=5, paper
+Table 4), both read from one ranking of the split.
 """
 
 from __future__ import annotations
 
 import random
 from collections import Counter
-from dataclasses import dataclass
 from typing import Protocol
 
-from lsrec.tokenizer.dataset import PreparedData
+from lsrec.tokenizer.dataset import Case, PreparedData, split_cases
 from lsrec.tokenizer.errors import LSRecError
 
-from .metrics import all_metrics
+from .metrics import TABLE4, all_metrics, ndcg_per_user, target_ranks
 
-SPLIT_OFFSETS = {"test": 1, "valid": 2, "train": 3}  # target = items[-offset]
 MAX_K = 20
-
-
-@dataclass
-class Case:
-    user: str
-    history: list[str]  # item ids, oldest first
-    target: str
-
-
-def split_cases(data: PreparedData, split: str = "test", users: list[str] | None = None) -> list[Case]:
-    if split not in SPLIT_OFFSETS:
-        raise ValueError(f"split must be one of {list(SPLIT_OFFSETS)}")
-    offset = SPLIT_OFFSETS[split]
-    chosen = set(users) if users is not None else None
-    return [
-        Case(s.user, s.items[: len(s.items) - offset], s.items[-offset])
-        for s in data.sequences if chosen is None or s.user in chosen
-    ]
 
 
 def sample_users(data: PreparedData, n: int = 1000, seed: int = 0) -> list[str]:
@@ -67,11 +47,15 @@ class PopularityRanker:
         return out
 
 
-def evaluate(ranker: Ranker, cases: list[Case], n_items: int) -> dict[str, float]:
+def rank_cases(ranker: Ranker, cases: list[Case]) -> list[list[str]]:
+    """Each case's top MAX_K items, best first."""
     if not cases:
         raise LSRecError("no users to evaluate")
-    tops = ranker.rank([c.history for c in cases], MAX_K)
-    top_items = [[item for item, _ in top] for top in tops]
+    return [[item for item, _ in top] for top in ranker.rank([c.history for c in cases], MAX_K)]
+
+
+def score(top_items: list[list[str]], cases: list[Case], n_items: int) -> dict[str, float]:
+    """HR, NDCG, Div and the popularity-bias figures of ranked lists against the cases' targets."""
     # Item popularity for the bias figures: interactions in the histories visible at evaluation time
     # (what the popularity baseline ranks by).
     popularity = Counter(item for c in cases for item in c.history)
@@ -80,11 +64,22 @@ def evaluate(ranker: Ranker, cases: list[Case], n_items: int) -> dict[str, float
     return metrics
 
 
+def evaluate(ranker: Ranker, cases: list[Case], n_items: int) -> dict[str, float]:
+    return score(rank_cases(ranker, cases), cases, n_items)
+
+
 def evaluate_protocols(ranker: Ranker, data: PreparedData, split: str = "test", sample_size: int = 1000,
-                       seed: int = 0) -> dict[str, dict[str, float]]:
-    """Paper Table 3 (all users) and Table 4 (seeded sample, K=5)."""
+                       seed: int = 0, per_user: bool = False) -> dict:
+    """Paper Table 3 (all users) and Table 4 (seeded sample, K=5) from one ranking of the split; with
+    `per_user`, also each user's NDCG@10 (for a paired bootstrap between models)."""
     n_items = len(data.vocab.items)
-    everyone = evaluate(ranker, split_cases(data, split), n_items)
-    sample = evaluate(ranker, split_cases(data, split, sample_users(data, sample_size, seed)), n_items)
-    table4 = {k: sample[k] for k in ("NDCG@5", "HR@5", "Div@5", "users")}
-    return {"all_users": everyone, "sampled_users": table4}
+    cases = split_cases(data, split)
+    tops = rank_cases(ranker, cases)
+    chosen = set(sample_users(data, sample_size, seed))
+    sampled = [i for i, c in enumerate(cases) if c.user in chosen]
+    sample = score([tops[i] for i in sampled], [cases[i] for i in sampled], n_items)
+    out = {"all_users": score(tops, cases, n_items),
+           "sampled_users": {k: sample[k] for k in (*TABLE4, "users")}}
+    if per_user:
+        out["ndcg10_per_user"] = ndcg_per_user(target_ranks(tops, [c.target for c in cases]), 10)
+    return out

@@ -1,4 +1,4 @@
-"""Rank items with an LSRec model in-process (the offline path)."""
+"""Rank items with an LSRec model in-process (the offline path), and recommend with it."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from pathlib import Path
 
 import torch
 
+from lsrec.serve.query import Query, Recommendation, answer_of
 from lsrec.tokenizer.checkpoint import load_metadata
 from lsrec.tokenizer.prompts import answer_rule, prompt_ids
 from lsrec.tokenizer.vocab import ItemTokenizer
@@ -70,3 +71,20 @@ class LSRecRanker:
         prompts = [prompt_ids(tok, self.task, h, argument) for h in hist_ids]
         tops = self.rank_ids(prompts, hist_ids, k)
         return [[(tok.item_of(t), s) for t, s in top] for top in tops]
+
+
+class OfflineRecommender:
+    """`LSRecClient.recommend`, answered in-process from a checkpoint folder."""
+
+    def __init__(self, folder: str | Path):
+        self.ranker = LSRecRanker.from_checkpoint(folder)
+        self.meta = self.ranker.meta
+        self.tok = self.ranker.tok
+
+    def recommend(self, history: list[str], k: int = 10, task: str = "RECOMMEND", genre: str | None = None,
+                  rating: float | None = None, item: str | None = None, exclude=()) -> list[Recommendation]:
+        query = Query.make(history, k, task, genre, rating, item, exclude)
+        tok = self.tok
+        exclude_ids = [tok.item_id(i) for i in (*query.history, *query.exclude)]
+        [top] = self.ranker.rank_ids([query.prompt_ids(tok)], [exclude_ids], k)
+        return [Recommendation(*answer_of(tok.id_to_token[t], self.meta), score) for t, score in top]

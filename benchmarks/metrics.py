@@ -7,14 +7,22 @@ import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
 
+# The paper's columns: Table 3 (all users) and Table 4 (1,000 seeded users, K=5).
+TABLE3 = ["HR@1", "HR@10", "HR@20", "NDCG@10", "NDCG@20", "Div@1", "Div@10", "Div@20"]
+TABLE4 = ["NDCG@5", "HR@5", "Div@5"]
+
 
 def hit_rate(ranks: Sequence[int | None], k: int) -> float:
     return sum(1 for r in ranks if r is not None and r < k) / len(ranks)
 
 
+def ndcg_per_user(ranks: Sequence[int | None], k: int) -> list[float]:
+    """Each user's NDCG@k: one relevant item per user, so the ideal DCG is 1 (what the bootstrap resamples)."""
+    return [1.0 / math.log2(r + 2) if r is not None and r < k else 0.0 for r in ranks]
+
+
 def ndcg(ranks: Sequence[int | None], k: int) -> float:
-    # One relevant item per user, so the ideal DCG is 1.
-    return sum(1.0 / math.log2(r + 2) for r in ranks if r is not None and r < k) / len(ranks)
+    return sum(ndcg_per_user(ranks, k)) / len(ranks)
 
 
 def diversity(top_lists: Sequence[Sequence], k: int, n_items: int) -> float:

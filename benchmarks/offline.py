@@ -7,29 +7,22 @@ import time
 from pathlib import Path
 
 from lsrec.tokenizer import dataset as prepared
-from lsrec.tokenizer.checkpoint import load_metadata
+from lsrec.tokenizer.checkpoint import data_for_checkpoint, load_metadata
+from lsrec.tokenizer.dataset import split_cases
 from lsrec.tokenizer.errors import LSRecError
 
-from .evaluate import PopularityRanker, evaluate_protocols, split_cases
-
-
-def data_for_checkpoint(folder: str | Path, data_dir: str | None = None) -> prepared.PreparedData:
-    """The prepared split a checkpoint was trained on; refuses a different split (hash check)."""
-    meta = load_metadata(folder)
-    split = meta.raw["split"]
-    data = prepared.load(data_dir or split["data"])
-    if data.split_hash != split["sha256"]:
-        raise LSRecError(f"{data.folder} is not the split {folder} was trained on "
-                         f"(sha256 {data.split_hash[:12]} != {split['sha256'][:12]})")
-    return data
+from .evaluate import PopularityRanker, evaluate_protocols
 
 
 def load_ranker(folder: str | Path):
-    """The in-process Ranker for a checkpoint folder: LSRec (Hugging Face Llama) or the SASRec baseline."""
-    if load_metadata(folder).raw.get("architecture") == "sasrec":
-        from lsrec.train.sasrec import SASRecRanker
+    """The in-process Ranker for an LSRec (Hugging Face Llama) or SASRec checkpoint folder."""
+    architecture = load_metadata(folder).architecture
+    if architecture == "sasrec":
+        from .sasrec_ranker import SASRecRanker
 
         return SASRecRanker.from_checkpoint(folder)
+    if architecture == "bigrec":
+        raise LSRecError(f"{folder} is a BigRec checkpoint: evaluate it with `lsrec baseline bigrec --evaluate-only`")
     from .lsrec_ranker import LSRecRanker
 
     return LSRecRanker.from_checkpoint(folder)
@@ -42,8 +35,9 @@ def evaluate_checkpoint(folder: str | Path, data_dir: str | None = None, split: 
     if served:
         from lsrec.serve.client import LSRecClient
 
-        if load_metadata(folder).raw.get("architecture") == "sasrec":
-            raise LSRecError(f"{folder} is a SASRec checkpoint: vLLM serves LSRec (Llama) checkpoints only")
+        if load_metadata(folder).architecture != "llama":
+            raise LSRecError(f"{folder} is a {load_metadata(folder).architecture} checkpoint: vLLM serves LSRec "
+                             "(Llama) checkpoints only")
 
         ranker = LSRecClient(served, str(folder))
         parameters = None
@@ -90,7 +84,7 @@ def served_parity(folder: str | Path, url: str, data_dir: str | None = None, spl
     exactly (same items, same order), the largest score difference, and the metric differences."""
     from lsrec.serve.client import LSRecClient
 
-    from .evaluate import MAX_K, evaluate
+    from .evaluate import MAX_K, score
     from .lsrec_ranker import LSRecRanker
 
     data = data_for_checkpoint(folder, data_dir)
@@ -101,18 +95,10 @@ def served_parity(folder: str | Path, url: str, data_dir: str | None = None, spl
     same = sum([i for i, _ in a[:k]] == [i for i, _ in b[:k]] for a, b in zip(offline, served))
     score_gap = max(abs(sa - sb) for a, b in zip(offline, served) for (_, sa), (_, sb) in zip(a[:k], b[:k]))
     n_items = len(data.vocab.items)
-    metrics = {name: evaluate(_Fixed(tops), cases, n_items) for name, tops in (("offline", offline), ("served", served))}
+    metrics = {name: score([[item for item, _ in top] for top in tops], cases, n_items)
+               for name, tops in (("offline", offline), ("served", served))}
     gaps = {m: abs(metrics["offline"][m] - metrics["served"][m]) for m in metrics["offline"] if m != "users"}
     return {"checkpoint": str(folder), "url": url, "split": split, "users": len(cases),
             f"identical_top{k}": same, f"max_abs_logprob_diff_top{k}": score_gap,
             "max_abs_metric_diff": max(gaps.values()), "metrics": metrics}
 
-
-class _Fixed:
-    """A Ranker that returns lists ranked earlier."""
-
-    def __init__(self, tops):
-        self.tops = tops
-
-    def rank(self, histories, k):
-        return [top[:k] for top in self.tops]

@@ -68,7 +68,7 @@ def sasrec_requests_per_s(checkpoint: str, histories: list[list[str]], k: int, b
     length, history masked) ranking the same histories."""
     import torch
 
-    from lsrec.train.sasrec import SASRecRanker
+    from .sasrec_ranker import SASRecRanker
 
     ranker = SASRecRanker.from_checkpoint(checkpoint, batch_size=batch_size)
     ranker.rank(histories[:batch_size], k)  # warm-up

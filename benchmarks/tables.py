@@ -14,10 +14,10 @@ import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from lsrec.tokenizer.checkpoint import CHECKPOINTS
 from lsrec.tokenizer.errors import LSRecError
 
-TABLE3 = ["HR@1", "HR@10", "HR@20", "NDCG@10", "NDCG@20", "Div@1", "Div@10", "Div@20"]
-TABLE4 = ["NDCG@5", "HR@5", "Div@5"]
+from .metrics import TABLE3, TABLE4
 DEFAULT_ROWS = ("popularity,sasrec-bce,sasrec-ce,lsrec-small,lsrec-small-mt,lsrec-medium,lsrec-medium-mt,"
                 "lsrec-large,lsrec-large-mt")
 SEEDED = re.compile(r"^(?P<row>.+)-seed(?P<seed>\d+)$")
@@ -26,7 +26,7 @@ SEEDED = re.compile(r"^(?P<row>.+)-seed(?P<seed>\d+)$")
 @dataclass
 class TablesConfig:
     data: str = field(default="data/ml-100k", metadata={"help": "prepared dataset folder"})
-    checkpoints: str = field(default="checkpoints", metadata={"help": "folder holding the trained checkpoints"})
+    checkpoints: str = field(default=CHECKPOINTS, metadata={"help": "folder holding the trained checkpoints"})
     rows: str = field(default=DEFAULT_ROWS, metadata={"help": "comma-separated rows, in order (popularity needs no checkpoint)"})
     compare: str = field(default="lsrec-medium-mt:sasrec-ce", metadata={"help": "pairs A:B, comma-separated: bootstrap "
                                                                        "interval of NDCG@10 A - B over users"})
@@ -65,25 +65,6 @@ def find_runs(folder: str | Path, rows: list[str], split_hash: str) -> dict[str,
     return found
 
 
-def ndcg_per_user(ranks: list[int | None], k: int = 10) -> list[float]:
-    import math
-
-    return [1.0 / math.log2(r + 2) if r is not None and r < k else 0.0 for r in ranks]
-
-
-def score_run(ranker, cases, sample_index: list[int], n_items: int) -> dict:
-    """Table 3 on every case, Table 4 on the sampled cases, and each user's NDCG@10."""
-    from .evaluate import MAX_K
-    from .metrics import all_metrics, target_ranks
-
-    tops = [[item for item, _ in top] for top in ranker.rank([c.history for c in cases], MAX_K)]
-    targets = [c.target for c in cases]
-    everyone = all_metrics(tops, targets, n_items)
-    sample = all_metrics([tops[i] for i in sample_index], [targets[i] for i in sample_index], n_items)
-    return {"all_users": everyone, "sampled_users": {m: sample[m] for m in TABLE4},
-            "ndcg10_per_user": ndcg_per_user(target_ranks(tops, targets))}
-
-
 def paired_bootstrap(a: list[float], b: list[float], resamples: int, seed: int) -> dict:
     """95% percentile interval of mean(a - b) and of mean(a) / mean(b) - 1, users resampled with replacement."""
     import numpy as np
@@ -105,22 +86,24 @@ def build_tables(cfg: TablesConfig, log=print) -> dict:
 
     from lsrec.tokenizer import dataset as prepared
     from lsrec.tokenizer.checkpoint import load_metadata
+    from lsrec.tokenizer.dataset import split_cases
 
-    from .evaluate import PopularityRanker, sample_users, split_cases
+    from .evaluate import PopularityRanker, evaluate_protocols, sample_users
     from .offline import load_ranker
 
     data = prepared.load(cfg.data)
     rows = [r.strip() for r in cfg.rows.split(",") if r.strip()]
     cases = split_cases(data, "test")
-    chosen = set(sample_users(data, cfg.sample_size, cfg.seed))
-    sample_index = [i for i, c in enumerate(cases) if c.user in chosen]
-    n_items = len(data.vocab.items)
+    sampled_users = len(set(sample_users(data, cfg.sample_size, cfg.seed)))
     runs = find_runs(cfg.checkpoints, rows, data.split_hash)
     results: dict[str, dict] = {}
+
+    def score_run(ranker) -> dict:
+        return evaluate_protocols(ranker, data, "test", cfg.sample_size, cfg.seed, per_user=True)
+
     for row in rows:
         if row == "popularity":
-            ranker = PopularityRanker([c.history for c in cases])
-            scored = [(None, score_run(ranker, cases, sample_index, n_items), {})]
+            scored = [(None, score_run(PopularityRanker([c.history for c in cases])), {})]
         elif not runs[row]:
             log(f"{row}: no checkpoint in {cfg.checkpoints} for this split; row left out")
             continue
@@ -137,11 +120,13 @@ def build_tables(cfg: TablesConfig, log=print) -> dict:
                         "epochs_run": history[-1]["epoch"] if history else None,
                         "train_minutes": round(history[-1]["seconds"] / 60, 1) if history else None,
                         "valid_ndcg10_by_epoch": [[h["epoch"], h["valid"]["NDCG@10"]] for h in history]}
-                scored.append((path, score_run(ranker, cases, sample_index, n_items), info))
+                scored.append((path, score_run(ranker), info))
         per_user = [sum(vals) / len(vals) for vals in zip(*(s["ndcg10_per_user"] for _, s, _ in scored))]
         cells = {}
         for table in ("all_users", "sampled_users"):
             for metric in scored[0][1][table]:
+                if metric == "users":
+                    continue
                 values = [s[table][metric] for _, s, _ in scored]
                 cells[f"{table}/{metric}"] = {"mean": statistics.fmean(values),
                                               "std": statistics.stdev(values) if len(values) > 1 else None,
@@ -157,7 +142,7 @@ def build_tables(cfg: TablesConfig, log=print) -> dict:
     for row in results.values():
         row.pop("ndcg10_per_user")
     return {"data": str(data.folder), "split_sha256": data.split_hash, "test_users": len(cases),
-            "sampled_users": len(sample_index), "config": cfg.to_dict(), "rows": results, "comparisons": comparisons}
+            "sampled_users": sampled_users, "config": cfg.to_dict(), "rows": results, "comparisons": comparisons}
 
 
 def _cell(cell: dict) -> str:

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from lsrec.tokenizer.checkpoint import is_checkpoint, load_metadata
 from lsrec.tokenizer.errors import LSRecError
 
-from .recommend import EXCLUDE_ARG, Query, Recommendation, answer_of
+from .query import EXCLUDE_ARG, Query, Recommendation, answer_of
 
 MASKED = -9999.0  # vLLM's JSON stand-in for a -inf logprob: a masked token
 

@@ -28,7 +28,7 @@ from lsrec.tokenizer.errors import LSRecError
 from lsrec.tokenizer.prompts import answer_rule, parse_prompt
 from lsrec.tokenizer.vocab import item_token
 
-from .recommend import EXCLUDE_ARG
+from .query import EXCLUDE_ARG
 
 LOGPROBS_FLAG = "--logprobs-mode processed_logprobs"
 

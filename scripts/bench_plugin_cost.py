@@ -13,9 +13,9 @@ import torch
 from vllm import SamplingParams
 from vllm.v1.sample.logits_processor import BatchUpdate
 
-from lsrec.bench.evaluate import split_cases
-from lsrec.bench.offline import data_for_checkpoint
-from lsrec.serve.recommend import Query
+from lsrec.serve.query import Query
+from lsrec.tokenizer.checkpoint import data_for_checkpoint
+from lsrec.tokenizer.dataset import split_cases
 from lsrec.serve.vllm_plugin import LSRecLogitsProcessor, _checked_body, _tokenizer_for
 
 

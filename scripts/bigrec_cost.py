@@ -15,7 +15,8 @@ import time
 import torch
 
 from lsrec.tokenizer import dataset as prepared
-from lsrec.train.bigrec import BigRecConfig, load_plm, training_examples
+from lsrec.models.plm import load_plm
+from lsrec.train.bigrec import BigRecConfig, training_examples
 
 
 def main():

@@ -4,7 +4,7 @@
 #   scripts/paper_tables.sh                      # embedded MovieLens-100K
 #   scripts/paper_tables.sh ~/ml-1m              # your ML-1M / ML-10M / ML-20M... folder (or a CSV/Parquet)
 # Rows already trained are skipped (LSRec runs resume, finished SASRec runs are kept), so the command can
-# be stopped and started again. Env: NAME (default: the folder's name), RECIPE=copies (default)|sasrec-copies|full|quick|paper|sasrec,
+# be stopped and started again. Env: NAME (default: the folder's name), RECIPE=copies (default)|sasrec-copies|sasrec,
 # PRESETS="small medium large", MODES="single-task multitask", SEEDS="42 1 2" (LSRec-<SEEDED_PRESET>-mt and
 # SASRec-CE get every seed, other rows the first), TRAIN_FLAGS / SASREC_FLAGS (more flags for each trainer).
 # Paths (data/, checkpoints/, runs/, docs/results/) are relative to the current folder: run it from the repo root.

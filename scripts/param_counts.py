@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 
 from lsrec.tokenizer.vocab import SPECIAL_TOKENS, TASKS
-from lsrec.train.presets import PRESETS, count_parameters
+from lsrec.models.llama import PRESETS, count_parameters
 
 PAPER = {"small": "768.3k", "medium": "2.2M"}  # paper Table 1, ML-10M
 

@@ -16,10 +16,11 @@ from __future__ import annotations
 import json
 import sys
 
-from lsrec.bench.evaluate import evaluate, split_cases
+from lsrec.bench.evaluate import evaluate
 from lsrec.bench.lsrec_ranker import LSRecRanker
 from lsrec.tokenizer import dataset as prepared
 from lsrec.tokenizer.checkpoint import load_metadata
+from lsrec.tokenizer.dataset import split_cases
 from lsrec.tokenizer.prompts import prompt_ids
 
 

@@ -9,8 +9,7 @@ import argparse
 import json
 from pathlib import Path
 
-TABLE3 = ["HR@1", "HR@10", "HR@20", "NDCG@10", "NDCG@20", "Div@1", "Div@10", "Div@20"]
-TABLE4 = ["NDCG@5", "HR@5", "Div@5"]
+from lsrec.bench.metrics import TABLE3, TABLE4
 
 
 def row(result: dict) -> str:

@@ -7,10 +7,10 @@ from __future__ import annotations
 import argparse
 import time
 
-from lsrec.serve.cli import _user_history
+from lsrec.cli.report import console, recommendations_table
 from lsrec.serve.client import LSRecClient
-from lsrec.serve.report import console, recommendations_table
 from lsrec.serve.server import LSRecServer, ServeConfig, group_alive
+from lsrec.tokenizer.checkpoint import user_test_case
 
 
 def main():
@@ -27,7 +27,8 @@ def main():
     console.print(f"[green]serving[/] at {server.url}/v1 after {time.time() - started:.0f} s")
     try:
         client = LSRecClient(server.url, args.checkpoint)
-        history, held_out = _user_history(args.checkpoint, args.user)
+        case = user_test_case(args.checkpoint, args.user)
+        history, held_out = case.history, case.target
         asks = [
             (f"RECOMMEND for user {args.user} (held-out next movie: {client.meta.title(held_out)})", {}),
             (f"MOVIE_BY_GENRE Comedy for user {args.user}", {"task": "MOVIE_BY_GENRE", "genre": "Comedy"}),

@@ -86,10 +86,11 @@ def test_sasrec_reference_ranks_the_same_histories(tmp_path):
     """The plain-PyTorch SASRec reference: a rate over real rankings, with the markdown line that reports it."""
     from test_sasrec import write_chain
 
-    from lsrec.bench.bench_cli import markdown_table
+    from lsrec.bench.bench import markdown_table
     from lsrec.bench.references import sasrec_requests_per_s
     from lsrec.tokenizer.dataset import DataConfig, prepare
-    from lsrec.train.sasrec import SASRecConfig, train_sasrec
+    from lsrec.models.sasrec import SASRecConfig
+    from lsrec.train.sasrec import train_sasrec
 
     data = prepare(DataConfig(source=str(write_chain(tmp_path)), output=str(tmp_path / "data")))
     folder = train_sasrec(SASRecConfig(data=str(data.folder), hidden=8, max_epochs=1, output_dir=str(tmp_path)),

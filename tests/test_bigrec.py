@@ -10,8 +10,9 @@ import pytest
 pytest.importorskip("peft", reason="the bigrec extra is not installed (scripts/install.sh bigrec)")
 
 from lsrec.tokenizer.errors import LSRecError  # noqa: E402
+from lsrec.models.plm import answer_text, prompt_text  # noqa: E402
 from lsrec.train.bigrec import (  # noqa: E402
-    BigRecConfig, answer_text, prompt_text, sample_examples, training_examples, validation_examples)
+    BigRecConfig, sample_examples, training_examples, validation_examples)
 
 
 def test_prompt_lists_titles_with_years():
@@ -70,7 +71,7 @@ def test_config_names_the_field_and_the_variant():
 
 
 def test_missing_plm_is_our_error(tmp_path):
-    from lsrec.train.bigrec import load_plm
+    from lsrec.models.plm import load_plm
 
     with pytest.raises(LSRecError, match="plm"):
         load_plm(tmp_path / "nope")
@@ -113,7 +114,7 @@ def test_grounding_ranks_the_named_title_first_and_masks_history(prepared_ml100k
     import torch
 
     from lsrec.bench.bigrec_ranker import BigRecRanker
-    from lsrec.train.bigrec import load_plm
+    from lsrec.models.plm import load_plm
 
     _, data = prepared_ml100k
     model, tok = load_plm(tiny_plm)
@@ -135,7 +136,7 @@ def test_grounding_ranks_the_named_title_first_and_masks_history(prepared_ml100k
 def test_pipeline_on_a_tiny_lm_through_the_cli(prepared_ml100k, tiny_plm, tmp_path):
     from typer.testing import CliRunner
 
-    from lsrec.serve.cli import app
+    from lsrec.cli.app import app
 
     _, data = prepared_ml100k
     out = tmp_path / "bigrec.json"
@@ -147,7 +148,9 @@ def test_pipeline_on_a_tiny_lm_through_the_cli(prepared_ml100k, tiny_plm, tmp_pa
     assert result.exit_code == 0, result.output
     folder = tmp_path / "ckpt" / "tiny-bigrec"
     assert (folder / "adapter_config.json").is_file() and (folder / "adapter_model.safetensors").is_file()
-    meta = json.loads((folder / "bigrec.json").read_text())
+    meta = json.loads((folder / "lsrec.json").read_text())
+    assert meta["format"] == "lsrec-checkpoint/1" and meta["architecture"] == "bigrec"
+    assert meta["split"]["sha256"] == data.split_hash and meta["train_config"]["train_examples"] == 24
     assert meta["train_examples"] == 24 and meta["valid_users"] == 6
     assert meta["train_examples_available"] == len(training_examples(data, 10))
     assert [h["epoch"] for h in meta["history"]] == [1, 2]
@@ -175,7 +178,7 @@ def test_lora_changes_the_answers_it_is_trained_on(prepared_ml100k, tiny_plm, tm
                        runs_dir=str(tmp_path / "r"), train_examples=32, max_epochs=3, valid_users=8, batch_size=8,
                        learning_rate=0.02, lora_target_modules="q_proj,v_proj,o_proj,up_proj,down_proj")
     folder = train_bigrec(cfg, log=lambda *_: None)
-    history = json.loads((folder / "bigrec.json").read_text())["history"]
+    history = json.loads((folder / "lsrec.json").read_text())["history"]
     assert history[-1]["valid_loss"] < history[0]["valid_loss"] or history[1]["valid_loss"] < history[0]["valid_loss"]
 
 
@@ -188,7 +191,8 @@ def test_smollm2_gguf_loads_and_takes_a_lora_step(prepared_ml100k, tmp_path):
     matrices move off their zero init."""
     from safetensors.torch import load_file
 
-    from lsrec.train.bigrec import default_plm, load_plm, train_bigrec
+    from lsrec.models.plm import default_plm, load_plm
+    from lsrec.train.bigrec import train_bigrec
 
     path = default_plm()
     assert path.name == "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -204,5 +208,5 @@ def test_smollm2_gguf_loads_and_takes_a_lora_step(prepared_ml100k, tmp_path):
     b = [v for k, v in weights.items() if "lora_B" in k]
     assert len(b) == 2 * 30  # q_proj and v_proj in each of SmolLM2's 30 layers
     assert any(v.abs().sum() > 0 for v in b)
-    meta = json.loads((folder / "bigrec.json").read_text())
+    meta = json.loads((folder / "lsrec.json").read_text())
     assert meta["trainable_parameters"] == 460_800 and meta["history"][0]["valid_loss"] > 0

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-LSREC = [sys.executable, "-m", "lsrec.serve.cli"]
+LSREC = [sys.executable, "-m", "lsrec.cli"]
 GENRES = ["Action", "Comedy", "Drama", "Sci-Fi"]
 
 
@@ -56,7 +56,7 @@ TRAIN = ["--data", "data/tiny", "--preset", "small", "--batch-size", "8", "--eva
 
 
 def test_help_does_not_import_torch():
-    code = "import sys, lsrec.serve.cli; assert 'torch' not in sys.modules, 'torch imported at --help time'"
+    code = "import sys, lsrec.cli.app; assert 'torch' not in sys.modules, 'torch imported at --help time'"
     subprocess.run([sys.executable, "-c", code], check=True)
     proc = subprocess.run([*LSREC, "--help"], capture_output=True, text=True, check=True)
     for command in ("data", "train", "eval", "recommend"):
@@ -78,11 +78,28 @@ def test_train_help_shows_every_recipe_as_it_runs():
     assert f"[default: {DEFAULT_RECIPE}]" in help_text
 
 
+def test_train_help_shows_the_values_a_run_uses():
+    """Without --recipe, a run takes the TrainConfig defaults, and those are what each flag's help shows."""
+    import dataclasses
+
+    from lsrec.train.config import DEFAULT_RECIPE, RECIPES, TrainConfig
+
+    assert RECIPES[DEFAULT_RECIPE] == {}
+    proc = subprocess.run([*LSREC, "train", "--help"], capture_output=True, text=True, check=True,
+                          env={**os.environ, "COLUMNS": "1000"})
+    lines = {line.replace("│", " ").split()[0]: line for line in proc.stdout.splitlines()
+             if line.replace("│", " ").strip().startswith("--")}
+    for f in dataclasses.fields(TrainConfig):
+        shown = {True: "on", False: "off"}[f.default] if isinstance(f.default, bool) else f.default
+        assert f"[default: {shown}]" in lines["--" + f.name.replace("_", "-")], (f.name, shown)
+
+
 def test_train_eval_recommend(workspace):
     proc = run("train", *TRAIN, "--multitask", "--max-epochs", "3", "--patience", "3", "--name", "tiny-mt",
                cwd=workspace)
     assert "valid NDCG@10" in proc.stdout
     ckpt = workspace / "checkpoints" / "tiny-mt"
+    assert proc.stdout.strip().splitlines()[-1] == "checkpoints/tiny-mt"  # what `lsrec serve` takes
     meta = json.loads((ckpt / "lsrec.json").read_text())
     assert meta["tasks"] == ["RECOMMEND", "RECOMMEND_GENRE", "RATE_MOVIE", "MOVIE_BY_GENRE", "RECOMMEND_RATING"]
     assert [h["epoch"] for h in meta["history"]][:1] == [1]

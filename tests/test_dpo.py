@@ -107,7 +107,7 @@ def test_dpo_trainer_sees_the_sft_token_ids(prepared_ml100k, tmp_path):
 
     from lsrec.train.dpo import answer_only_collator, make_trainer, preference_dataset
     from lsrec.train.dpo_config import DPOStageConfig
-    from lsrec.train.presets import build_model
+    from lsrec.models.llama import build_model
 
     _, data = prepared_ml100k
     tok = data.tokenizer
@@ -223,7 +223,7 @@ def test_preferences_on_real_ml100k(tmp_path):
     training, validation or test item of its user, and the prompt + chosen is the SFT example."""
     from lsrec.bench.lsrec_ranker import LSRecRanker
     from lsrec.tokenizer.dataset import DataConfig, prepare
-    from lsrec.train.presets import build_model
+    from lsrec.models.llama import build_model
 
     data = prepare(DataConfig(output=str(tmp_path / "ml-100k")))
     tok = data.tokenizer

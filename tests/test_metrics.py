@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from lsrec.bench.evaluate import Case, PopularityRanker, evaluate, sample_users, split_cases
+from lsrec.bench.evaluate import PopularityRanker, evaluate, sample_users
+from lsrec.tokenizer.dataset import Case, split_cases
 from lsrec.bench.metrics import all_metrics, diversity, hit_rate, ndcg, target_ranks
 from lsrec.tokenizer.dataset import PreparedData, UserSequence
 from lsrec.tokenizer.vocab import Vocabulary

@@ -7,7 +7,8 @@ from collections import Counter
 
 import pytest
 
-from lsrec.bench.evaluate import PopularityRanker, evaluate, split_cases
+from lsrec.bench.evaluate import PopularityRanker, evaluate
+from lsrec.tokenizer.dataset import split_cases
 from lsrec.tokenizer.dataset import DataConfig, prepare
 from lsrec.tokenizer.formats import embedded_ml100k_dir
 

@@ -35,7 +35,7 @@ def write_ml1m(folder: Path, users=30, items=40, seed=0) -> None:
 def test_paper_tables_script_on_an_ml1m_format_folder(tmp_path):
     write_ml1m(tmp_path / "ml-1m")
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "PRESETS": "small",
-           "SEEDED_PRESET": "small", "SEEDS": "42 1", "RECIPE": "quick",
+           "SEEDED_PRESET": "small", "SEEDS": "42 1", "RECIPE": "copies",
            "TRAIN_FLAGS": "--max-epochs 1 --batch-size 8 --eval-batch-size 16",
            "SASREC_FLAGS": "--max-epochs 2 --hidden 8 --max-len 20"}
     proc = subprocess.run(["bash", str(SCRIPT), str(tmp_path / "ml-1m")], cwd=tmp_path, env=env,

@@ -12,8 +12,9 @@ import pytest
 import torch
 
 from lsrec.tokenizer.errors import LSRecError
-from lsrec.train.sasrec import (SASRecConfig, SASRecRanker, build_model, sample_negatives, train_sasrec,
-                                training_batches)
+from lsrec.bench.sasrec_ranker import SASRecRanker
+from lsrec.models.sasrec import SASRecConfig, build_model
+from lsrec.train.sasrec import sample_negatives, train_sasrec, training_batches
 
 VARIANTS = [
     {},
@@ -113,7 +114,8 @@ def chain_data(tmp_path_factory):
 
 @pytest.mark.parametrize("loss", ["ce", "bce"])
 def test_learns_the_next_item_and_saves_a_checkpoint_that_evaluates(chain_data, tmp_path, loss):
-    from lsrec.bench.evaluate import evaluate, split_cases
+    from lsrec.bench.evaluate import evaluate
+    from lsrec.tokenizer.dataset import split_cases
     from lsrec.bench.offline import evaluate_checkpoint, load_ranker
 
     cfg = SASRecConfig(data=str(chain_data.folder), loss=loss, hidden=32, max_len=20, dropout=0.1,
@@ -136,7 +138,7 @@ def test_learns_the_next_item_and_saves_a_checkpoint_that_evaluates(chain_data, 
 
 
 def test_cli_trains_sasrec_and_rejects_bad_flags(chain_data, tmp_path):
-    cli = [sys.executable, "-m", "lsrec.serve.cli", "baseline", "sasrec"]
+    cli = [sys.executable, "-m", "lsrec.cli", "baseline", "sasrec"]
     proc = subprocess.run([*cli, "--data", str(chain_data.folder), "--hidden", "8", "--max-epochs", "2",
                            "--output-dir", str(tmp_path), "--name", "s"], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr

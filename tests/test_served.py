@@ -207,7 +207,7 @@ def test_lsrec_serve_command_stops_cleanly_on_sigterm(served, tmp_path):
 
     ckpt, *_ = served
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "lsrec.serve.cli", "serve", str(ckpt), "--port", str(port),
+    proc = subprocess.Popen([sys.executable, "-m", "lsrec.cli", "serve", str(ckpt), "--port", str(port),
                              "--log-file", str(tmp_path / "cli.log"), "--", "--served-model-name", "tiny"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
@@ -235,7 +235,7 @@ def test_bench_short_run(served):
 
     ckpt, url, _, root = served
     out = root / "bench" / "tiny"
-    proc = subprocess.run([sys.executable, "-m", "lsrec.bench.bench_cli", str(ckpt), "--url", url,
+    proc = subprocess.run([sys.executable, "-m", "lsrec.cli", "bench", str(ckpt), "--url", url,
                            "--concurrency", "1,4", "--requests", "20", "--seconds", "20", "-k", "5",
                            "--reference-seconds", "1", "-o", str(out)], capture_output=True, text=True, timeout=600, cwd=root)
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -10,12 +10,13 @@ import sys
 
 import pytest
 
-from lsrec.bench.tables import TablesConfig, find_runs, markdown, ndcg_per_user, paired_bootstrap
+from lsrec.bench.metrics import ndcg_per_user
+from lsrec.bench.tables import TablesConfig, find_runs, markdown, paired_bootstrap
 from lsrec.tokenizer.errors import LSRecError
 
 
 def test_ndcg_per_user_on_known_ranks():
-    assert ndcg_per_user([0, 1, None, 9, 10]) == [1.0, 1 / math.log2(3), 0.0, 1 / math.log2(11), 0.0]
+    assert ndcg_per_user([0, 1, None, 9, 10], 10) == [1.0, 1 / math.log2(3), 0.0, 1 / math.log2(11), 0.0]
 
 
 def test_bootstrap_of_a_constant_difference_is_exact():
@@ -80,7 +81,7 @@ def test_tables_command_end_to_end(tmp_path):
     from lsrec.tokenizer.dataset import DataConfig, prepare
 
     data = prepare(DataConfig(source=str(write_chain(tmp_path)), output=str(tmp_path / "data")))
-    cli = [sys.executable, "-m", "lsrec.serve.cli"]
+    cli = [sys.executable, "-m", "lsrec.cli"]
     for seed in (1, 2):
         subprocess.run([*cli, "baseline", "sasrec", "--data", str(data.folder), "--hidden", "8", "--max-epochs", "3",
                         "--output-dir", str(tmp_path / "ck"), "--name", f"sasrec-ce-seed{seed}", "--seed", str(seed)],

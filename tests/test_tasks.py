@@ -1,4 +1,4 @@
-"""Multi-task SFT examples (lsrec.train.tasks) and parameter counts (lsrec.train.presets)."""
+"""Multi-task SFT examples (lsrec.train.tasks) and parameter counts (lsrec.models.llama)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 
 from lsrec.tokenizer.dataset import DataConfig, prepare
 from lsrec.tokenizer.prompts import CONTEXT_LENGTH
-from lsrec.train.presets import count_parameters
+from lsrec.models.llama import count_parameters
 from lsrec.train.tasks import IGNORE, available_tasks, build_examples
 
 ALL_TASKS = ["RECOMMEND", "RECOMMEND_GENRE", "RATE_MOVIE", "MOVIE_BY_GENRE", "RECOMMEND_RATING"]
@@ -208,7 +208,8 @@ def test_sampled_auxiliary_tasks_draw_one_task_per_user_and_vary(prepared_ml100k
 def test_training_dropout_is_off_at_inference():
     import torch
 
-    from lsrec.train.presets import add_training_dropout, build_model
+    from lsrec.models.llama import build_model
+    from lsrec.train.trainer import add_training_dropout
 
     # no attention dropout, so any difference in training mode comes from the hooks
     plain = build_model("small", 50, seed=0, attention_dropout=0.0)
@@ -226,7 +227,7 @@ def test_xavier_init_gives_every_matrix_the_xavier_scale():
 
     import torch
 
-    from lsrec.train.presets import build_model
+    from lsrec.models.llama import build_model
 
     normal = build_model("medium", 500, seed=0)
     xavier = build_model("medium", 500, seed=0, init="xavier")
@@ -252,47 +253,12 @@ def test_unknown_init_is_refused():
         TrainConfig(adam_beta2=1.0)
 
 
-def test_start_cuts_answer_the_next_item_at_start(prepared_ml100k):
-    import torch
-
-    from lsrec.train.tasks import SampledAuxiliaryTasks, cut_recommend
-
-    _, data = prepared_ml100k
-    tok = data.tokenizer
-    full = build_examples(data, ["RECOMMEND"], all_positions=True)
-    for example in full[:5]:
-        n_history = len(example["input_ids"]) - 7
-        # cutting after the whole history is the example itself
-        uncut = cut_recommend(example, n_history, all_positions=True)
-        assert (uncut["input_ids"], uncut["labels"]) == (example["input_ids"], example["labels"])
-        sequence = example["input_ids"][4:4 + n_history] + [example["input_ids"][-2]]
-        for keep in (1, 2, n_history - 1):
-            cut = cut_recommend(example, keep, all_positions=True)
-            ids, labels = cut["input_ids"], cut["labels"]
-            assert ids[:4] == example["input_ids"][:4] and ids[4:4 + keep] == sequence[:keep]
-            assert ids[-3:] == [tok.start_id, sequence[keep], tok.eos_id]
-            # the answer follows [START]; every later history item is a label at its own position
-            assert labels[-2] == sequence[keep] and labels[-1] == labels[-3] == IGNORE
-            assert [x for x in labels[:-2] if x != IGNORE] == sequence[1:keep]
-            only_answer = cut_recommend(example, keep, all_positions=False)["labels"]
-            assert [x for x in only_answer if x != IGNORE] == [sequence[keep]]
-
-    sampled = SampledAuxiliaryTasks(full, start_cuts=0.5)
-    torch.manual_seed(0)
-    drawn = [sampled.draw(i) for i in range(len(full))]
-    cuts = sum(sampled.draw(i)["input_ids"] != full[i]["input_ids"] for _ in range(40) for i in range(len(full)))
-    assert 0.35 < cuts / (40 * len(full)) < 0.5  # half are cut; a cut after the whole history looks uncut
-    assert all(d["user"] == e["user"] for d, e in zip(drawn, full))
-    assert [sampled.draw(i) for i in range(len(full))] != drawn  # drawn afresh on every read
-    assert SampledAuxiliaryTasks(full).draw(3) is full[3]  # off by default
-
-
 def test_every_start_copy_sees_exactly_the_prompt_of_its_cut(prepared_ml100k):
     """Each [START] of a start_copies row scores like a lone [START] after its first k items."""
     import torch
 
     from lsrec.tokenizer.prompts import prompt_ids
-    from lsrec.train.presets import build_model
+    from lsrec.models.llama import build_model
     from lsrec.train.tasks import start_attention, start_copies
 
     _, data = prepared_ml100k
@@ -333,11 +299,9 @@ def test_every_start_copy_sees_exactly_the_prompt_of_its_cut(prepared_ml100k):
             torch.testing.assert_close(logits[1, :aux_len], plain, atol=1e-4, rtol=1e-4)
 
 
-def test_start_copies_and_start_cuts_are_exclusive():
+def test_start_copies_must_not_be_negative():
     from lsrec.tokenizer.errors import LSRecError
     from lsrec.train.config import TrainConfig
 
-    with pytest.raises(LSRecError, match="choose one"):
-        TrainConfig(start_cuts=0.5, start_copies=8)
     with pytest.raises(LSRecError, match="start_copies must be"):
         TrainConfig(start_copies=-1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from lsrec.tokenizer.errors import LSRecError
-from lsrec.tokenizer.prompts import CONTEXT_LENGTH, allowed_answer_ids, prompt_ids
+from lsrec.tokenizer.prompts import CONTEXT_LENGTH, answer_rule, prompt_ids
 from lsrec.tokenizer.vocab import ItemTokenizer, Vocabulary
 
 SPECIALS = ["[PAD]", "[BOS]", "[EOS]", "[TASK]", "[ARGUMENTS]", "[START]"]
@@ -188,12 +188,18 @@ def test_prompt_truncation_with_smaller_context(prepared_ml100k):
     assert ids[4:-1] == history[-5:]
 
 
-def test_allowed_answer_ids_by_family(prepared_ml100k):
+def test_answer_rule_by_family(prepared_ml100k):
     tok = prepared_ml100k[1].tokenizer
     fam = tok.vocab.families
     history = [tok.item_range.start, tok.item_range.start + 2]
-    allowed = allowed_answer_ids(tok, "RECOMMEND", history)
-    assert allowed == [i for i in range(*fam["items"]) if i not in history]
-    assert allowed_answer_ids(tok, "RECOMMEND_GENRE") == list(range(*fam["genres"]))
-    assert allowed_answer_ids(tok, "RATE_MOVIE") == list(range(*fam["ratings"]))
-    assert allowed_answer_ids(tok, "MOVIE_BY_GENRE") == list(range(*fam["items"]))
+    extra = tok.item_range.start + 5
+    genre, rating = fam["genres"][0], fam["ratings"][0]
+    family, banned = answer_rule(tok, prompt_ids(tok, "RECOMMEND", history), [extra])
+    assert family == range(*fam["items"]) and banned == {*history, extra}
+    assert answer_rule(tok, prompt_ids(tok, "RECOMMEND_GENRE", history)) == (range(*fam["genres"]), set())
+    assert answer_rule(tok, prompt_ids(tok, "RATE_MOVIE", history, extra)) == (range(*fam["ratings"]), set())
+    family, banned = answer_rule(tok, prompt_ids(tok, "MOVIE_BY_GENRE", history, genre))
+    assert family == range(*fam["items"]) and banned == set(history)
+    family, banned = answer_rule(tok, prompt_ids(tok, "RECOMMEND_RATING", history, rating))
+    assert family == range(*fam["items"]) and banned == set(history)
+

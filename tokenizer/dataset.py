@@ -6,23 +6,24 @@ A prepared dataset is a folder written once, atomically:
   tokenizer.json, tokenizer_config.json   the Hugging Face item tokenizer
   manifest.json     source, protocol, counts, vocabulary families and the content hash of the above
 For every user: items[-1] is the test target, items[-2] the validation target, items[-3] the
-training target; everything before a target is its history.
+training target; everything before a target is its history (`UserSequence.split`, the one place this
+rule is written).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .errors import LSRecError
+from .files import atomic_folder
 from .vocab import ItemTokenizer, Vocabulary, save_hf_tokenizer
 
 MANIFEST = "manifest.json"
+# Leave-one-out: the target of each split is items[SPLIT_TARGET[split]] of every user's sequence.
+SPLIT_TARGET = {"test": -1, "valid": -2, "train": -3}
 HASHED_FILES = ("sequences.jsonl", "items.json")
 
 
@@ -47,6 +48,29 @@ class UserSequence:
     items: list[str]
     ratings: list[float] | None
 
+    def _target_index(self, split: str) -> int:
+        if split not in SPLIT_TARGET:
+            raise ValueError(f"split must be one of {list(SPLIT_TARGET)} (got {split!r})")
+        return len(self.items) + SPLIT_TARGET[split]
+
+    def split(self, split: str) -> tuple[list[str], str]:
+        """(history, target) of this user for `split`: the target and every item before it."""
+        end = self._target_index(split)
+        return self.items[:end], self.items[end]
+
+    def target_rating(self, split: str) -> float | None:
+        """The rating the user gave the target of `split` (None when the data has no ratings)."""
+        return self.ratings[self._target_index(split)] if self.ratings else None
+
+
+@dataclass
+class Case:
+    """One user's ranking question for a split: the history (item ids, oldest first) and the target."""
+
+    user: str
+    history: list[str]
+    target: str
+
 
 @dataclass
 class PreparedData:
@@ -63,6 +87,12 @@ class PreparedData:
     @property
     def split_hash(self) -> str:
         return self.manifest["sha256"]
+
+
+def split_cases(data: "PreparedData", split: str = "test", users: list[str] | None = None) -> list[Case]:
+    """Every user's (or the chosen users') Case for `split`, in the data's user order."""
+    chosen = set(users) if users is not None else None
+    return [Case(s.user, *s.split(split)) for s in data.sequences if chosen is None or s.user in chosen]
 
 
 def build_sequences(inter, min_interactions: int) -> list[UserSequence]:
@@ -115,9 +145,7 @@ def prepare(cfg: DataConfig, progress=None) -> PreparedData:
     vocab = build_vocabulary(sequences, catalogue)
     _check_unique_tokens(vocab)
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
-    try:
+    with atomic_folder(out) as tmp:
         with open(tmp / "sequences.jsonl", "w") as f:
             for s in sequences:
                 f.write(json.dumps(asdict(s)) + "\n")
@@ -130,7 +158,9 @@ def prepare(cfg: DataConfig, progress=None) -> PreparedData:
             "protocol": {
                 "min_interactions": cfg.min_interactions,
                 "order": "timestamp, stable (ties keep input order)",
-                "targets": {"test": -1, "validation": -2, "train": -3},
+                # SPLIT_TARGET, under the key names manifests have always used
+                "targets": {"test": SPLIT_TARGET["test"], "validation": SPLIT_TARGET["valid"],
+                            "train": SPLIT_TARGET["train"]},
             },
             "counts": {
                 "interactions_read": int(len(inter)),
@@ -142,12 +172,6 @@ def prepare(cfg: DataConfig, progress=None) -> PreparedData:
             "sha256": content_hash(tmp),
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1))
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return load(out)
 
 

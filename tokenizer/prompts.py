@@ -45,13 +45,6 @@ ANSWER_FAMILY = {
 }
 
 
-def allowed_answer_ids(tok: ItemTokenizer, task: str, exclude_ids=()) -> list[int]:
-    """Token ids a task may answer with: its family, minus excluded ids (the history for item tasks)."""
-    family = range(*tok.vocab.families[ANSWER_FAMILY[task]])
-    excluded = set(exclude_ids)
-    return [i for i in family if i not in excluded]
-
-
 def prompt_task(tok: ItemTokenizer, ids) -> str:
     """The task named by the token after [TASK]; RECOMMEND when a prompt names none."""
     ids = list(ids)

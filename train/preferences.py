@@ -1,13 +1,13 @@
 """Preference pairs for the DPO stage, from the training split only.
 
-For each user the prompt is the SFT RECOMMEND prompt of the training target (history items[:-3]),
-the chosen answer is the training target items[-3], and each rejected answer is an item the user
+For each user the prompt is the SFT RECOMMEND prompt of the training target (the training split's
+history), the chosen answer is the training target, and each rejected answer is an item the user
 never interacted with:
   - "self-play" (SPRec): the model's own top-1 for that prompt, history masked, kept only when it is
     wrong. The user's later items (the validation and test targets) are masked too, as for any
     negative sampled from items a user never consumed, so they never become a rejected answer.
   - "popularity": `num_negatives` distinct items drawn with probability proportional to their
-    interaction count in the training split (every user's items[:-2]).
+    interaction count in the training split (every user's items up to the training target).
   - "both": the self-play pair plus the popularity pairs.
 Answers are one item token then [EOS], exactly as in the SFT examples (train/tasks.py).
 """
@@ -26,8 +26,12 @@ NEGATIVES = ("self-play", "popularity", "both")
 
 
 def training_popularity(data: PreparedData) -> Counter:
-    """Interactions per item in the training split: every user's sequence minus its last two items."""
-    return Counter(item for seq in data.sequences for item in seq.items[:-2])
+    """Interactions per item in the training split: every user's history and training target."""
+    counts = Counter()
+    for seq in data.sequences:
+        history, target = seq.split("train")
+        counts.update([*history, target])
+    return counts
 
 
 def build_preferences(data: PreparedData, ranker, negatives: str = "self-play", num_negatives: int = 1,
@@ -41,9 +45,10 @@ def build_preferences(data: PreparedData, ranker, negatives: str = "self-play", 
     tok = data.tokenizer
     users = []
     for seq in data.sequences:
-        history = [tok.item_id(i) for i in seq.items[:-3]]
-        later = [tok.item_id(i) for i in seq.items[-2:]]  # validation and test targets: never seen here
-        users.append((seq.user, prompt_ids(tok, "RECOMMEND", history), tok.item_id(seq.items[-3]),
+        history, target = seq.split("train")
+        history = [tok.item_id(i) for i in history]
+        later = [tok.item_id(seq.split(split)[1]) for split in ("valid", "test")]  # never seen here
+        users.append((seq.user, prompt_ids(tok, "RECOMMEND", history), tok.item_id(target),
                       set(history) | set(later)))
     rows = []
 

@@ -1,6 +1,6 @@
 """Multi-task SFT examples (paper Table 2) from the training split only.
 
-For each user, the training target is items[-3] (the validation and test targets are never seen).
+For each user, the training target is the training split's (the validation and test targets are never seen).
 Each example is {"input_ids", "labels"} in the shared prompt format; labels are -100 except on the
 answer. With `all_positions`, the RECOMMEND example also learns every next item of the history
 (as SASRec does), at no extra compute.
@@ -46,13 +46,13 @@ def build_examples(data: PreparedData, tasks: list[str], all_positions: bool,
     examples = []
     for user, seq in enumerate(data.sequences):
         start = len(examples)
-        items = seq.items[:-2]  # drop the validation and test targets
-        target, history = items[-1], [tok.item_id(i) for i in items[:-1]]
+        history, target = seq.split("train")
+        history = [tok.item_id(i) for i in history]
         aux = history[-aux_history:] if aux_history else history
         target_id = tok.item_id(target)
         genres = data.catalogue.get(target, {}).get("genres", [])
         genre_id = tok.genre_id(genres[0]) if genres else None
-        rating_id = tok.rating_id(seq.ratings[-3]) if seq.ratings else None
+        rating_id = tok.rating_id(seq.target_rating("train")) if seq.ratings else None
         for task in tasks:
             if task == "RECOMMEND":
                 examples.append(_example(tok, task, history, target_id, None, all_positions))
@@ -73,21 +73,6 @@ def _recommend_parts(example: dict) -> tuple[list[int], list[int], int, int]:
     """A RECOMMEND example's frame ([BOS] [TASK] [task] [ARGUMENTS]), history, answer and [EOS]."""
     ids = example["input_ids"]
     return ids[:4], ids[4:-3], ids[-2], ids[-1]
-
-
-def cut_recommend(example: dict, keep: int, all_positions: bool) -> dict:
-    """The RECOMMEND example of the same user cut after its first `keep` history items: the next
-    item becomes the answer at [START]. Ranking reads the [START] position, which a full example
-    trains with one answer per user; cuts give it a different answer each epoch."""
-    prefix, history, answer, eos = _recommend_parts(example)
-    sequence = history + [answer]
-    input_ids = prefix + sequence[:keep] + [example["input_ids"][-3], sequence[keep], eos]
-    labels = [IGNORE] * len(input_ids)
-    labels[-2] = sequence[keep]
-    if all_positions:
-        for pos in range(len(prefix) + 1, len(prefix) + keep):
-            labels[pos] = input_ids[pos]
-    return {**example, "input_ids": input_ids, "labels": labels}
 
 
 def start_copies(example: dict, start_id: int, copies: int) -> dict:
@@ -132,21 +117,19 @@ def start_attention(input_ids, start_id: int, dtype):
 class SampledAuxiliaryTasks:
     """A training set whose epoch holds every RECOMMEND example plus, per user, ONE auxiliary-task
     example drawn afresh each time it is read: multi-task costs about 2x single-task instead of 5x.
-    With `start_cuts` > 0, that share of RECOMMEND reads is cut at a random point (cut_recommend).
     An auxiliary row reports its user's RECOMMEND length to the length-grouped sampler, so it lands
     in a batch beside RECOMMEND sequences. (Batches of auxiliary prompts alone take optimizer steps
     of their own, which Adam scales up whatever their loss weight: measured on ML-100K, that cost
     RECOMMEND a quarter of its validation NDCG@10.)
     Draws use torch's global generator, which the Trainer seeds and restores on resume."""
 
-    def __init__(self, examples: list[dict], start_cuts: float = 0.0, all_positions: bool = True):
+    def __init__(self, examples: list[dict]):
         self.recommend = [e for e in examples if e["task"] == "RECOMMEND"]
         by_user: dict[int, list[dict]] = {}
         for e in examples:
             if e["task"] != "RECOMMEND":
                 by_user.setdefault(e["user"], []).append(e)
         self.auxiliary = list(by_user.values())
-        self.start_cuts, self.all_positions = start_cuts, all_positions
 
     def __len__(self) -> int:
         return len(self.recommend) + len(self.auxiliary)
@@ -155,11 +138,7 @@ class SampledAuxiliaryTasks:
         import torch
 
         if index < len(self.recommend):
-            example = self.recommend[index]
-            if self.start_cuts and float(torch.rand(())) < self.start_cuts:
-                return cut_recommend(example, int(torch.randint(1, len(example["input_ids"]) - 7 + 1, ())),
-                                     self.all_positions)
-            return example
+            return self.recommend[index]
         choices = self.auxiliary[index - len(self.recommend)]
         return choices[int(torch.randint(len(choices), (1,)))]
 

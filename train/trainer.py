@@ -5,100 +5,59 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import time
 from pathlib import Path
 
 from lsrec.tokenizer import dataset as prepared
-from lsrec.tokenizer.checkpoint import write_metadata
+from lsrec.tokenizer.checkpoint import checkpoint_folder, update_metadata, write_checkpoint
 from lsrec.tokenizer.errors import LSRecError
 
 from .config import TrainConfig
+from .early_stopping import EarlyStopping
 from .tasks import IGNORE, SampledAuxiliaryTasks, available_tasks, build_examples, start_attention, start_copies
 
 STATE_FILE = "early_stopping.json"
 
 
-def save_checkpoint(model, data: prepared.PreparedData, folder: Path, extra: dict) -> None:
-    """Write weights, tokenizer and lsrec.json to a temporary folder, then swap it in."""
-    tmp = folder.with_name(f".{folder.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(str(tmp))
-    for name in ("tokenizer.json", "tokenizer_config.json"):
-        shutil.copy(data.folder / name, tmp / name)
-    write_metadata(tmp, metadata_for(data, extra))
-    if folder.exists():
-        shutil.rmtree(folder)
-    os.replace(tmp, folder)
-
-
-def metadata_for(data: prepared.PreparedData, extra: dict) -> dict:
-    """What lsrec.json holds for a model trained on `data`: vocabulary, catalogue, split (with its hash)."""
-    return {
-        "vocabulary": data.vocab.to_json(),
-        "catalogue": data.catalogue,
-        "split": {"data": str(data.folder), "sha256": data.split_hash, "protocol": data.manifest["protocol"],
-                  "counts": data.manifest["counts"], "source": data.manifest["source"]},
-        **extra,
-    }
-
-
-def record_history(checkpoint_dir: Path, history: list[dict]) -> None:
-    """Keep the checkpoint's validation history complete, also for epochs after the best one."""
-    from lsrec.tokenizer.checkpoint import load_metadata
-
-    meta = load_metadata(checkpoint_dir).raw
-    meta.pop("format")
-    write_metadata(checkpoint_dir, {**meta, "history": history})
+def save_model(model, data: prepared.PreparedData, folder: Path, metadata: dict) -> Path:
+    """An LSRec checkpoint: the Hugging Face model, the tokenizer files and lsrec.json."""
+    return write_checkpoint(folder, data, metadata, lambda tmp: model.save_pretrained(str(tmp)))
 
 
 def make_callback(cfg: TrainConfig, data: prepared.PreparedData, run_dir: Path, tasks: list[str], log):
     from transformers import TrainerCallback
 
-    from lsrec.bench.evaluate import evaluate, split_cases
     from lsrec.bench.lsrec_ranker import LSRecRanker
 
-    valid_cases = split_cases(data, "valid")
-    n_items = len(data.vocab.items)
-    checkpoint_dir = Path(cfg.output_dir) / cfg.name
+    folder = checkpoint_folder(cfg.output_dir, cfg.name)
 
     class RankingEarlyStopping(TrainerCallback):
-        """Validation NDCG@10 after every epoch; the best model is saved, training stops after `patience`."""
+        """The shared EarlyStopping after every epoch of TRL's loop; the best model is saved to `folder`."""
 
         def __init__(self):
-            self.history: list[dict] = []
-            self.started = time.time()
+            self.stopping = EarlyStopping(data, cfg.patience)
 
         def restore(self, epoch: int):
             path = run_dir / STATE_FILE
-            if path.is_file():
-                self.history = [h for h in json.loads(path.read_text()) if h["epoch"] <= epoch]
-            self.started -= self.history[-1]["seconds"] if self.history else 0
-
-        @property
-        def best(self) -> dict | None:
-            return max(self.history, key=lambda h: h["valid"]["NDCG@10"], default=None)
+            history = [h for h in json.loads(path.read_text()) if h["epoch"] <= epoch] if path.is_file() else []
+            self.stopping = EarlyStopping(data, cfg.patience, history)
 
         def on_epoch_end(self, args, state, control, model=None, **kwargs):
-            ranker = LSRecRanker(model, data.tokenizer, batch_size=cfg.eval_batch_size)
-            metrics = evaluate(ranker, valid_cases, n_items)
+            stopping = self.stopping
             losses = [h["loss"] for h in state.log_history if "loss" in h]
-            entry = {"epoch": round(state.epoch), "valid": metrics, "train_loss": losses[-1] if losses else None,
-                     "seconds": round(time.time() - self.started, 1)}
-            previous_best = self.best
-            self.history.append(entry)
-            improved = previous_best is None or metrics["NDCG@10"] > previous_best["valid"]["NDCG@10"]
+            ranker = LSRecRanker(model, data.tokenizer, batch_size=cfg.eval_batch_size)
+            improved = stopping.update(ranker, round(state.epoch), losses[-1] if losses else None)
             if improved:
-                save_checkpoint(model, data, checkpoint_dir, {
-                    "name": cfg.name, "preset": cfg.preset, "tasks": tasks, "train_config": cfg.to_dict(),
-                    "best_epoch": entry["epoch"], "valid": metrics, "history": self.history,
+                best = stopping.best
+                save_model(model, data, folder, {
+                    "name": cfg.name, "architecture": "llama", "preset": cfg.preset, "tasks": tasks,
+                    "train_config": cfg.to_dict(), "best_epoch": best["epoch"], "valid": best["valid"],
+                    "history": stopping.history,
                 })
             else:
-                record_history(checkpoint_dir, self.history)
-            (run_dir / STATE_FILE).write_text(json.dumps(self.history, indent=1))
-            best = self.best
-            log(f"epoch {entry['epoch']}: valid NDCG@10 {metrics['NDCG@10']:.4f} HR@10 {metrics['HR@10']:.4f} "
-                f"(best {best['valid']['NDCG@10']:.4f} at epoch {best['epoch']}){' saved' if improved else ''}")
-            if entry["epoch"] - best["epoch"] >= cfg.patience:
+                update_metadata(folder, history=stopping.history)  # complete, also after the best epoch
+            (run_dir / STATE_FILE).write_text(json.dumps(stopping.history, indent=1))
+            log(stopping.describe(improved))
+            if stopping.should_stop(round(state.epoch)):
                 log(f"early stop: no better validation NDCG@10 for {cfg.patience} epochs")
                 control.should_training_stop = True
             return control
@@ -153,7 +112,7 @@ def train(cfg: TrainConfig, log=print) -> Path:
     from transformers import PreTrainedTokenizerFast
     from trl import SFTConfig
 
-    from .presets import add_training_dropout, build_model
+    from lsrec.models.llama import build_model
 
     TaskWeightedSFTTrainer = make_trainer_class()
 
@@ -168,10 +127,8 @@ def train(cfg: TrainConfig, log=print) -> Path:
                     for e in examples]
     if not examples:
         raise LSRecError(f"{cfg.data}: no training examples")
-    if (cfg.multitask and cfg.task_sampling) or cfg.start_cuts:
-        if cfg.multitask and not cfg.task_sampling:
-            raise LSRecError("start_cuts needs task sampling with --multitask (or --no-multitask)")
-        train_set = SampledAuxiliaryTasks(examples, cfg.start_cuts, cfg.all_positions).as_dataset()
+    if cfg.multitask and cfg.task_sampling:
+        train_set = SampledAuxiliaryTasks(examples).as_dataset()
     else:
         train_set = Dataset.from_list([{"input_ids": e["input_ids"], "labels": e["labels"]} for e in examples])
     model = build_model(cfg.preset, len(data.vocab), cfg.seed, pad_id=tok.pad_id, bos_id=tok.bos_id,
@@ -222,19 +179,19 @@ def train(cfg: TrainConfig, log=print) -> Path:
     trainer.recommend_id, trainer.aux_weight = tok.task_id("RECOMMEND"), cfg.aux_weight
     trainer.start_id = tok.start_id if cfg.start_copies else None
     callback = make_callback(cfg, data, run_dir, tasks, log)
+    folder = checkpoint_folder(cfg.output_dir, cfg.name)
     if resume_from:
-        epoch = json.loads((resume_from / "trainer_state.json").read_text())["epoch"]
-        callback.restore(round(epoch))
-        log(f"resuming from {resume_from} (epoch {round(epoch)})")
-        if callback.best and round(epoch) - callback.best["epoch"] >= cfg.patience:
+        epoch = round(json.loads((resume_from / "trainer_state.json").read_text())["epoch"])
+        callback.restore(epoch)
+        log(f"resuming from {resume_from} (epoch {epoch})")
+        if callback.stopping.best and callback.stopping.should_stop(epoch):
             log("this run had already stopped early")
-            return Path(cfg.output_dir) / cfg.name
+            return folder
     trainer.add_callback(callback)
     trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
-    best = callback.best
-    log(f"best validation NDCG@10 {best['valid']['NDCG@10']:.4f} at epoch {best['epoch']}; "
-        f"saved to {Path(cfg.output_dir) / cfg.name}")
-    return Path(cfg.output_dir) / cfg.name
+    best = callback.stopping.best
+    log(f"best validation NDCG@10 {best['valid']['NDCG@10']:.4f} at epoch {best['epoch']}; saved to {folder}")
+    return folder
 
 
 def _last_trainer_checkpoint(run_dir: Path) -> Path | None:
@@ -248,3 +205,23 @@ def _last_trainer_checkpoint(run_dir: Path) -> Path | None:
         except (OSError, ValueError):
             shutil.rmtree(folder, ignore_errors=True)
     return None
+
+
+def add_training_dropout(model, p: float) -> None:
+    """Dropout on the embeddings and on every attention and MLP output, active only in training.
+
+    Llama has no such dropout, and a 1M-parameter model on 100k interactions overfits without it
+    (SASRec uses 0.2-0.5 in the same places). Forward hooks keep the saved model a plain
+    LlamaForCausalLM: nothing changes at inference, in transformers or in vLLM."""
+    import torch.nn.functional as F
+
+    if p <= 0:
+        return
+
+    def hook(module, inputs, output):
+        return F.dropout(output, p, training=module.training)
+
+    model.model.embed_tokens.register_forward_hook(hook)
+    for layer in model.model.layers:
+        layer.self_attn.o_proj.register_forward_hook(hook)
+        layer.mlp.down_proj.register_forward_hook(hook)

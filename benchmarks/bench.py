@@ -1,60 +1,69 @@
-"""`lsrec-bench`: throughput and latency of a served LSRec, beside the in-process and hardware references."""
+"""`lsrec bench`: throughput and latency of a served LSRec, beside the in-process and hardware references."""
 
 from __future__ import annotations
 
 import json
 import os
-import sys
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
 
-import typer
-
-app = typer.Typer(help="Throughput and latency of a served LSRec model.", no_args_is_help=True,
-                  pretty_exceptions_enable=False, add_completion=False)
+from lsrec.tokenizer.checkpoint import CHECKPOINTS
+from lsrec.tokenizer.errors import LSRecError
 
 
-@app.command()
-def run(
-    checkpoint: str = typer.Argument(..., help="checkpoint folder (its split gives the requests' histories)"),
-    url: Optional[str] = typer.Option(None, help="a running server on a loopback address; default: start one"),
-    data: Optional[str] = typer.Option(None, help="prepared split (default: the one the checkpoint records)"),
-    split: str = typer.Option("test", help="whose histories: test or valid"),
-    concurrency: str = typer.Option("1,4,16,64", help="concurrency levels, comma-separated"),
-    requests: int = typer.Option(400, help="requests per level at most"),
-    seconds: float = typer.Option(30.0, help="seconds per level at most"),
-    k: int = typer.Option(10, "-k", help="items per recommendation (top logprobs)"),
-    history_length: Optional[int] = typer.Option(None, help="use the last N items of users with at least N "
-                                                 "(default: every user's whole history, as served)"),
-    references: bool = typer.Option(True, help="also measure HF in-process scoring and the matmul limit"),
-    reference_seconds: float = typer.Option(10.0, help="seconds for each reference measurement"),
-    sasrec: Optional[str] = typer.Option(None, help="a SASRec checkpoint (lsrec baseline sasrec) on the same split: "
-                                         "also measure it in plain PyTorch as a reference"),
-    port: int = typer.Option(8000, help="port for a server this command starts"),
-    output: str = typer.Option("bench", "--output", "-o", help="writes <output>.json, .md and .png"),
-    server_args: Optional[list[str]] = typer.Argument(None, help="after --: vLLM flags for a server this command starts"),
-):
+@dataclass
+class BenchConfig:
+    checkpoint: str = field(default=f"{CHECKPOINTS}/lsrec-medium-mt", metadata={"help": "checkpoint folder (its split "
+                                                                          "gives the requests' histories)"})
+    url: str | None = field(default=None, metadata={"help": "a running server on a loopback address; default: start one"})
+    data: str | None = field(default=None, metadata={"help": "prepared split (default: the one the checkpoint records)"})
+    split: str = field(default="test", metadata={"help": "whose histories: test or valid"})
+    concurrency: str = field(default="1,4,16,64", metadata={"help": "concurrency levels, comma-separated"})
+    requests: int = field(default=400, metadata={"help": "requests per level at most"})
+    seconds: float = field(default=30.0, metadata={"help": "seconds per level at most"})
+    k: int = field(default=10, metadata={"help": "items per recommendation (top logprobs)"})
+    history_length: int | None = field(default=None, metadata={"help": "use the last N items of users with at least "
+                                                               "N (default: every user's whole history, as served)"})
+    references: bool = field(default=True, metadata={"help": "also measure HF in-process scoring and the matmul limit"})
+    reference_seconds: float = field(default=10.0, metadata={"help": "seconds for each reference measurement"})
+    sasrec: str | None = field(default=None, metadata={"help": "a SASRec checkpoint (lsrec baseline sasrec) on the same "
+                                                       "split: also measure it in plain PyTorch as a reference"})
+    port: int = field(default=8000, metadata={"help": "port for a server this command starts"})
+    output: str = field(default="bench", metadata={"help": "writes <output>.json, .md and .png"})
+    server_args: list[str] = field(default_factory=list, metadata={"help": "vLLM flags for a server this command starts"})
+
+    def __post_init__(self):
+        if not self.levels or min(self.levels) < 1:
+            raise LSRecError(f"concurrency levels must be positive integers (got {self.concurrency!r})")
+        if self.split not in ("test", "valid"):
+            raise LSRecError(f"split must be test or valid (got {self.split!r})")
+
+    @property
+    def levels(self) -> list[int]:
+        try:
+            return [int(c) for c in self.concurrency.split(",") if c.strip()]
+        except ValueError:
+            raise LSRecError(f"concurrency levels must be positive integers (got {self.concurrency!r})") from None
+
+
+def run_bench(cfg: BenchConfig, console) -> dict:
     """Sweep concurrency levels against an LSRec endpoint; report requests/s, items/s, latency
     percentiles and errors, with the references measured in the same run."""
     from rich.progress import Progress
 
-    from lsrec.serve.recommend import Query
-    from lsrec.serve.report import console
+    from lsrec.serve.query import Query
     from lsrec.serve.server import LSRecServer, ServeConfig
-    from lsrec.tokenizer.checkpoint import load_metadata
-    from lsrec.tokenizer.errors import LSRecError
+    from lsrec.tokenizer.checkpoint import data_for_checkpoint, load_metadata
+    from lsrec.tokenizer.dataset import split_cases
 
-    from .evaluate import split_cases
     from .load import check_loopback, completion_bodies, run_level
-    from .offline import data_for_checkpoint
     from .references import flops_per_request, hf_requests_per_s, matmul_flops_per_s, sasrec_requests_per_s
 
-    levels = [int(c) for c in concurrency.split(",") if c.strip()]
-    if not levels or min(levels) < 1:
-        raise LSRecError(f"concurrency levels must be positive integers (got {concurrency!r})")
+    checkpoint, url, split, k, sasrec = cfg.checkpoint, cfg.url, cfg.split, cfg.k, cfg.sasrec
+    history_length, server_args, output = cfg.history_length, cfg.server_args, cfg.output
     meta = load_metadata(checkpoint)
     tok = meta.tokenizer
-    histories = [c.history for c in split_cases(data_for_checkpoint(checkpoint, data), split)]
+    histories = [c.history for c in split_cases(data_for_checkpoint(checkpoint, cfg.data), split)]
     if history_length:
         histories = [h[-history_length:] for h in histories if len(h) >= history_length]
         if not histories:
@@ -65,7 +74,7 @@ def run(
     prompt_ids = [q.prompt_ids(tok) for q in queries]
     server = None
     if url is None:
-        server = LSRecServer(ServeConfig(checkpoint, port=port, max_k=max(k, 20), extra_args=list(server_args or [])))
+        server = LSRecServer(ServeConfig(checkpoint, port=cfg.port, max_k=max(k, 20), extra_args=list(server_args or [])))
         with console.status(f"starting vLLM on {checkpoint} (log: {server.log_path})"):
             server.start()
         url = server.url
@@ -74,10 +83,10 @@ def run(
     sweep = []
     try:
         with Progress(console=console) as progress:
-            for level in levels:
+            for level in cfg.levels:
                 run_level(url, bodies, level, min(2 * level, 32), 30.0)  # warm-up, not counted
-                task = progress.add_task(f"concurrency {level}", total=requests)
-                result = run_level(url, bodies, level, requests, seconds, lambda: progress.advance(task))
+                task = progress.add_task(f"concurrency {level}", total=cfg.requests)
+                result = run_level(url, bodies, level, cfg.requests, cfg.seconds, lambda: progress.advance(task))
                 sweep.append(result.summary(k))
     finally:
         if server:
@@ -85,17 +94,17 @@ def run(
     report = {"checkpoint": str(checkpoint), "url": url, "split": split, "k": k, "history_length": history_length,
               "requests_available": len(bodies), "mean_prompt_tokens": sum(map(len, prompt_ids)) / len(prompt_ids),
               "machine": _machine(), "server_args": list(server_args or []), "sweep": sweep}
-    if references:
+    if cfg.references:
         from transformers import AutoConfig
 
         with console.status("measuring the references (HF in-process, matmul rate)"):
             config = AutoConfig.from_pretrained(checkpoint)
             flops = sum(flops_per_request(config, len(p)) for p in prompt_ids) / len(prompt_ids)
             excludes = [[tok.item_id(i) for i in q.history] for q in queries]
-            hf = hf_requests_per_s(checkpoint, prompt_ids, excludes, k, seconds=reference_seconds)
+            hf = hf_requests_per_s(checkpoint, prompt_ids, excludes, k, seconds=cfg.reference_seconds)
             cores = os.cpu_count() or 1
-            rates = {str(n): matmul_flops_per_s(n, seconds=min(reference_seconds, 2.0)) for n in sorted({1, cores})}
-            baseline = sasrec_requests_per_s(sasrec, histories, k, seconds=reference_seconds) if sasrec else None
+            rates = {str(n): matmul_flops_per_s(n, seconds=min(cfg.reference_seconds, 2.0)) for n in sorted({1, cores})}
+            baseline = sasrec_requests_per_s(sasrec, histories, k, seconds=cfg.reference_seconds) if sasrec else None
         best = max(level["requests_per_s"] for level in sweep)
         limit = rates[str(cores)] / flops
         report["references"] = {
@@ -111,6 +120,7 @@ def run(
     _write(report, output)
     console.print(markdown_table(report))
     console.print(f"written: {output}.json, {output}.md, {output}.png")
+    return report
 
 
 def _served_model(url: str) -> str:
@@ -203,13 +213,3 @@ def plot(report: dict, path: str) -> None:
     fig.savefig(path, dpi=120)
     plt.close(fig)
 
-
-def main():
-    """Entry point: one error boundary for our errors."""
-    from lsrec.tokenizer.errors import run_cli
-
-    run_cli(app)
-
-
-if __name__ == "__main__":
-    main()

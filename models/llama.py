@@ -68,23 +68,3 @@ def count_parameters(preset: str, vocab_size: int) -> int:
     with torch.device("meta"):
         model = build_model(preset, vocab_size, seed=0)
     return sum(p.numel() for p in model.parameters())
-
-
-def add_training_dropout(model, p: float) -> None:
-    """Dropout on the embeddings and on every attention and MLP output, active only in training.
-
-    Llama has no such dropout, and a 1M-parameter model on 100k interactions overfits without it
-    (SASRec uses 0.2-0.5 in the same places). Forward hooks keep the saved model a plain
-    LlamaForCausalLM: nothing changes at inference, in transformers or in vLLM."""
-    import torch.nn.functional as F
-
-    if p <= 0:
-        return
-
-    def hook(module, inputs, output):
-        return F.dropout(output, p, training=module.training)
-
-    model.model.embed_tokens.register_forward_hook(hook)
-    for layer in model.model.layers:
-        layer.self_attn.o_proj.register_forward_hook(hook)
-        layer.mlp.down_proj.register_forward_hook(hook)

@@ -5,10 +5,11 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
+from lsrec.bench.metrics import TABLE4
+
 console = Console()
 
-TABLE3 = ["HR@1", "HR@5", "HR@10", "HR@20", "NDCG@5", "NDCG@10", "NDCG@20", "Div@1", "Div@5", "Div@10", "Div@20"]
-TABLE4 = ["NDCG@5", "HR@5", "Div@5"]
+ACCURACY = ("HR@", "NDCG@", "Div@")  # every cut-off of these is shown, in the order the metrics come
 BIAS = ["PopPct@10", "Gini@10"]  # popularity bias; absent from results written before they existed
 
 
@@ -19,7 +20,8 @@ def metrics_table(title: str, results: dict[str, dict]) -> Table:
     table.add_column("metric")
     for name in results:
         table.add_column(name, justify="right")
-    for metric in TABLE3:
+    shown = [m for m in next(iter(results.values()))["all_users"] if m.startswith(ACCURACY)]
+    for metric in shown:
         table.add_row(metric, *[f"{res['all_users'][metric]:.4f}" for res in results.values()])
     for metric in BIAS:
         if all(metric in res["all_users"] for res in results.values()):

@@ -1,10 +1,10 @@
-"""Recommendations for any of the five tasks, offline (in-process) or from a server; both build the
-same prompt and decode answers the same way."""
+"""A recommendation request for any of the five tasks, and its answer: what the client sends to a
+server and what the offline recommender (lsrec.bench.lsrec_ranker) ranks build the same prompt and
+decode answers the same way."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 from lsrec.tokenizer.errors import LSRecError
 from lsrec.tokenizer.prompts import TASK_ARGUMENT, parse_prompt
@@ -73,20 +73,3 @@ def answer_of(token: str, meta=None) -> tuple[str, str]:
             title = meta.title(value) if prefix == "item_" and meta is not None else ""
             return value, title
     raise LSRecError(f"the model answered with {token!r}, which is not an item, genre or rating")
-
-
-class OfflineRecommender:
-    def __init__(self, folder: str | Path):
-        from lsrec.bench.lsrec_ranker import LSRecRanker
-
-        self.ranker = LSRecRanker.from_checkpoint(folder)
-        self.meta = self.ranker.meta
-        self.tok = self.ranker.tok
-
-    def recommend(self, history: list[str], k: int = 10, task: str = "RECOMMEND", genre: str | None = None,
-                  rating: float | None = None, item: str | None = None, exclude=()) -> list[Recommendation]:
-        query = Query.make(history, k, task, genre, rating, item, exclude)
-        tok = self.tok
-        exclude_ids = [tok.item_id(i) for i in (*query.history, *query.exclude)]
-        [top] = self.ranker.rank_ids([query.prompt_ids(tok)], [exclude_ids], k)
-        return [Recommendation(*answer_of(tok.id_to_token[t], self.meta), score) for t, score in top]
