@@ -21,7 +21,7 @@ class BenchConfig:
     concurrency: str = field(default="1,4,16,64", metadata={"help": "concurrency levels, comma-separated"})
     requests: int = field(default=400, metadata={"help": "requests per level at most"})
     seconds: float = field(default=30.0, metadata={"help": "seconds per level at most"})
-    k: int = field(default=10, metadata={"help": "items per recommendation (top logprobs)"})
+    k: int = field(default=10, metadata={"help": "items per recommendation (top logprobs)", "short": ["-k"]})
     history_length: int | None = field(default=None, metadata={"help": "use the last N items of users with at least "
                                                                "N (default: every user's whole history, as served)"})
     references: bool = field(default=True, metadata={"help": "also measure HF in-process scoring and the matmul limit"})
@@ -29,7 +29,7 @@ class BenchConfig:
     sasrec: str | None = field(default=None, metadata={"help": "a SASRec checkpoint (lsrec baseline sasrec) on the same "
                                                        "split: also measure it in plain PyTorch as a reference"})
     port: int = field(default=8000, metadata={"help": "port for a server this command starts"})
-    output: str = field(default="bench", metadata={"help": "writes <output>.json, .md and .png"})
+    output: str = field(default="bench", metadata={"help": "writes <output>.json, .md and .png", "short": ["-o"]})
     server_args: list[str] = field(default_factory=list, metadata={"help": "vLLM flags for a server this command starts"})
 
     def __post_init__(self):

@@ -1,5 +1,5 @@
 """typer options generated from a config dataclass, so the dataclass stays the single source of truth:
-one flag per field, its help text and default from the field."""
+one flag per field, its help text, default and short flags (metadata "short") from the field."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ def options_from(config_cls, skip=()) -> list[inspect.Parameter]:
             continue
         kind = {"bool": bool, "int": int, "float": float}.get(str(f.type).split(" | ")[0], str)
         flag = "--" + f.name.replace("_", "-")
-        decls = [f"{flag}/--no-{flag[2:]}"] if kind is bool else [flag]
+        decls = [f"{flag}/--no-{flag[2:]}"] if kind is bool else [flag, *f.metadata.get("short", ())]
         default = f.default if f.default is not dataclasses.MISSING else None
         shown = f" \\[default: {'on' if default is True else 'off' if default is False else default}]"
         option = typer.Option(None, *decls, help=f.metadata.get("help", "") + shown, show_default=False)
