@@ -46,6 +46,19 @@ class BenchConfig:
             raise LSRecError(f"concurrency levels must be positive integers (got {self.concurrency!r})") from None
 
 
+OPTIONAL_PACKAGES = ("httpx", "matplotlib")  # the `bench` extra: the load generator and the plot
+
+
+def check_bench_extra() -> None:
+    """Fail before the sweep, in one line, when the `bench` extra is missing (not after it, losing it)."""
+    import importlib.util
+
+    missing = [name for name in OPTIONAL_PACKAGES if importlib.util.find_spec(name) is None]
+    if missing:
+        raise LSRecError(f"lsrec bench needs {' and '.join(missing)}: install the bench extra "
+                         "(bash scripts/install.sh bench, or pip install -e '.[bench]')")
+
+
 def run_bench(cfg: BenchConfig, console) -> dict:
     """Sweep concurrency levels against an LSRec endpoint; report requests/s, items/s, latency
     percentiles and errors, with the references measured in the same run."""
@@ -59,6 +72,7 @@ def run_bench(cfg: BenchConfig, console) -> dict:
     from .load import check_loopback, completion_bodies, run_level
     from .references import flops_per_request, hf_requests_per_s, matmul_flops_per_s, sasrec_requests_per_s
 
+    check_bench_extra()
     checkpoint, url, split, k, sasrec = cfg.checkpoint, cfg.url, cfg.split, cfg.k, cfg.sasrec
     history_length, server_args, output = cfg.history_length, cfg.server_args, cfg.output
     meta = load_metadata(checkpoint)

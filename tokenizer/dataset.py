@@ -31,15 +31,19 @@ HASHED_FILES = ("sequences.jsonl", "items.json")
 class DataConfig:
     """How to turn raw interactions into a prepared dataset."""
 
-    source: str | None = field(default=None, metadata={"help": "MovieLens folder, CSV or Parquet; default: embedded ML-100K"})
+    source: str | None = field(default=None, metadata={"help": "MovieLens folder, CSV or Parquet, or a packaged "
+                                                        "release by name: ml-100k (the default) or ml-1m"})
     items: str | None = field(default=None, metadata={"help": "optional items file (item, title, genres) for CSV/Parquet"})
-    output: str = field(default="data/ml-100k", metadata={"help": "folder to write the prepared dataset to"})
+    output: str | None = field(default=None, metadata={"help": "folder to write the prepared dataset to; default "
+                                                       "data/<source name>"})
     min_interactions: int = field(default=5, metadata={"help": "drop users with fewer interactions (paper: 5)"})
     overwrite: bool = field(default=False, metadata={"help": "replace an existing prepared folder"})
 
     def __post_init__(self):
         if self.min_interactions < 3:
             raise LSRecError("min_interactions must be at least 3: each user needs train, validation and test targets")
+        if self.output is None:
+            self.output = f"data/{Path(self.source or 'ml-100k').name.split('.')[0]}"
 
 
 @dataclass
@@ -124,7 +128,7 @@ def build_vocabulary(sequences: list[UserSequence], catalogue: dict[str, dict]) 
 
 def prepare(cfg: DataConfig, progress=None) -> PreparedData:
     """Read, order, filter and split; write the folder atomically (all files or none)."""
-    from .formats import read_interactions
+    from .formats import describe_source, read_interactions
 
     out = Path(cfg.output)
     if out.exists() and not cfg.overwrite:
@@ -153,7 +157,7 @@ def prepare(cfg: DataConfig, progress=None) -> PreparedData:
         save_hf_tokenizer(vocab, tmp)
         manifest = {
             "name": out.name,
-            "source": str(cfg.source) if cfg.source else "recbole==1.2.1:ml-100k (embedded MovieLens-100K)",
+            "source": describe_source(cfg.source),
             "format": fmt,
             "protocol": {
                 "min_interactions": cfg.min_interactions,

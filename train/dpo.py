@@ -16,9 +16,9 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from lsrec.tokenizer.checkpoint import checkpoint_folder, data_for_checkpoint, load_metadata, write_metadata
+from lsrec.tokenizer.checkpoint import (METADATA_FILE, checkpoint_folder, data_for_checkpoint, load_metadata,
+                                       update_metadata, write_checkpoint)
 from lsrec.tokenizer.dataset import split_cases
-from lsrec.tokenizer.files import atomic_folder
 from lsrec.tokenizer.errors import LSRecError
 
 from .dpo_config import DPOStageConfig
@@ -170,16 +170,20 @@ def dpo(cfg: DPOStageConfig, log=print) -> Path:
         valid = evaluate(LSRecRanker.from_checkpoint(folder, batch_size=cfg.eval_batch_size), valid_cases, n_items)
         entry |= {"valid": valid, "seconds": round(time.time() - started, 1)}
         rounds.append(entry)
-        _write_dpo_metadata(folder, sft, cfg, f"{cfg.name}-round{r}", rounds, run_dir)
+        _copy_preferences(folder, rounds, run_dir)
+        update_metadata(folder, **_dpo_metadata(sft, cfg, f"{cfg.name}-round{r}", rounds))
         (run_dir / ROUNDS_FILE).write_text(json.dumps(rounds, indent=1))  # the round is done
         log(f"round {r}: valid NDCG@10 {valid['NDCG@10']:.4f} Div@10 {valid['Div@10']:.4f} "
             f"PopPct@10 {valid['PopPct@10']:.3f} (SFT: NDCG@10 {sft['valid']['NDCG@10']:.4f} "
             f"Div@10 {sft['valid'].get('Div@10', float('nan')):.4f}) in {entry['seconds']:.0f} s")
         current = folder
 
-    with atomic_folder(final_dir) as tmp:
-        shutil.copytree(run_dir / f"round-{cfg.rounds}" / "checkpoint", tmp, dirs_exist_ok=True)
-        _write_dpo_metadata(tmp, sft, cfg, cfg.name, rounds[: cfg.rounds], run_dir)
+    last = run_dir / f"round-{cfg.rounds}" / "checkpoint"
+
+    def copy_last_round(tmp: Path) -> None:
+        shutil.copytree(last, tmp, dirs_exist_ok=True, ignore=shutil.ignore_patterns(METADATA_FILE))
+
+    write_checkpoint(final_dir, data, _dpo_metadata(sft, cfg, cfg.name, rounds[: cfg.rounds]), copy_last_round)
     log(f"saved to {final_dir}")
     return final_dir
 
@@ -201,17 +205,19 @@ def _start_run(cfg: DPOStageConfig, run_dir: Path) -> list[dict]:
     return rounds[: cfg.rounds]
 
 
-def _write_dpo_metadata(folder: Path, sft: dict, cfg: DPOStageConfig, name: str, rounds: list[dict],
-                        run_dir: Path) -> None:
-    """lsrec.json of a DPO checkpoint: the SFT checkpoint's metadata (vocabulary, catalogue, split, how it
-    was trained), plus what DPO did to it. The preference files are copied into the folder."""
+def _copy_preferences(folder: Path, rounds: list[dict], run_dir: Path) -> None:
+    """Each round's preference pairs, copied into the checkpoint folder (preferences/round-<r>.jsonl)."""
     prefs = folder / "preferences"
     prefs.mkdir(exist_ok=True)
     for entry in rounds:
         shutil.copy(run_dir / f"round-{entry['round']}" / "preferences.jsonl", prefs / f"round-{entry['round']}.jsonl")
-    meta = {k: v for k, v in sft.items() if k != "format"}
-    write_metadata(folder, {
-        **meta,
+
+
+def _dpo_metadata(sft: dict, cfg: DPOStageConfig, name: str, rounds: list[dict]) -> dict:
+    """lsrec.json of a DPO checkpoint: the SFT checkpoint's metadata (vocabulary, catalogue, split, how it
+    was trained), plus what DPO did to it."""
+    return {
+        **{k: v for k, v in sft.items() if k != "format"},
         "name": name,
         "stage": "dpo",
         "valid": rounds[-1]["valid"],
@@ -223,4 +229,4 @@ def _write_dpo_metadata(folder: Path, sft: dict, cfg: DPOStageConfig, name: str,
             "rounds": [{**e, "preferences": {**e["preferences"], "copy": f"preferences/round-{e['round']}.jsonl"}}
                        for e in rounds],
         },
-    })
+    }
