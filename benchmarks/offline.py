@@ -35,10 +35,9 @@ def evaluate_checkpoint(folder: str | Path, data_dir: str | None = None, split: 
     if served:
         from lsrec.serve.client import LSRecClient
 
-        if load_metadata(folder).architecture != "llama":
-            raise LSRecError(f"{folder} is a {load_metadata(folder).architecture} checkpoint: vLLM serves LSRec "
-                             "(Llama) checkpoints only")
-
+        architecture = load_metadata(folder).architecture
+        if architecture != "llama":
+            raise LSRecError(f"{folder} is a {architecture} checkpoint: vLLM serves LSRec (Llama) checkpoints only")
         ranker = LSRecClient(served, str(folder))
         parameters = None
     else:
