@@ -18,7 +18,7 @@ def data_prepare(
                                            "ml-100k (the default) or ml-1m"),
     items: Optional[str] = typer.Option(None, help="items file (item,title,genres) for a CSV/Parquet source"),
     output: Optional[str] = typer.Option(None, "--output", "-o", help="folder for the prepared dataset "
-                                         "[default: data/<source name>]"),
+                                         "\\[default: data/<source name>]", show_default=False),
     min_interactions: int = typer.Option(5, help="drop users with fewer interactions (paper: 5)"),
     overwrite: bool = typer.Option(False, help="replace an existing prepared folder"),
 ):
