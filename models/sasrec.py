@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from lsrec.tokenizer.checkpoint import CHECKPOINTS
-from lsrec.tokenizer.errors import LSRecError
+from lsrec.tokenizer.errors import LSRecError, require_at_least_one
 
 CHOICES = {
     "loss": ("bce", "ce"),
@@ -57,9 +57,7 @@ class SASRecConfig:
         for name, allowed in CHOICES.items():
             if getattr(self, name) not in allowed:
                 raise LSRecError(f"{name}: unknown {getattr(self, name)!r}; choose one of {', '.join(allowed)}")
-        for name in ("hidden", "blocks", "heads", "max_len", "batch_size", "max_epochs", "patience"):
-            if getattr(self, name) < 1:
-                raise LSRecError(f"{name} must be at least 1 (got {getattr(self, name)})")
+        require_at_least_one(self, "hidden", "blocks", "heads", "max_len", "batch_size", "max_epochs", "patience")
         if self.hidden % self.heads:
             raise LSRecError(f"hidden ({self.hidden}) must be a multiple of heads ({self.heads})")
         if self.kv_heads < 0 or (self.kv_heads and self.heads % self.kv_heads):

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from . import dataset
 from .errors import LSRecError
 from .files import atomic_folder
 from .vocab import ItemTokenizer, Vocabulary
@@ -116,8 +117,6 @@ def split_metadata(data) -> dict:
 
 def data_for_checkpoint(folder: str | Path, data_dir: str | None = None):
     """The prepared split a checkpoint was trained on (or `data_dir`); refuses a different split (hash check)."""
-    from . import dataset
-
     split = load_metadata(folder).raw["split"]
     data = dataset.load(data_dir or split["data"])
     if data.split_hash != split["sha256"]:
@@ -128,9 +127,7 @@ def data_for_checkpoint(folder: str | Path, data_dir: str | None = None):
 
 def user_test_case(folder: str | Path, user: str):
     """A user's test-time history and held-out target in the split a checkpoint was trained on."""
-    from .dataset import split_cases
-
-    cases = split_cases(data_for_checkpoint(folder), "test", [user])
+    cases = dataset.split_cases(data_for_checkpoint(folder), "test", [user])
     if not cases:
         raise LSRecError(f"user {user!r} is not in the checkpoint's split")
     return cases[0]

@@ -18,7 +18,7 @@ from pathlib import Path
 from lsrec.models.plm import answer_text, default_plm, load_plm, prompt_text
 from lsrec.tokenizer import dataset as prepared
 from lsrec.tokenizer.checkpoint import CHECKPOINTS, checkpoint_folder, write_checkpoint
-from lsrec.tokenizer.errors import LSRecError
+from lsrec.tokenizer.errors import LSRecError, require_at_least_one
 
 
 @dataclass
@@ -56,10 +56,8 @@ class BigRecConfig:
                                                      "(always: <output_dir>/<name>/eval_test.json)"})
 
     def __post_init__(self):
-        for name in ("history_length", "lora_r", "lora_alpha", "batch_size", "max_epochs", "patience",
-                     "max_new_tokens", "num_beams", "eval_batch_size"):
-            if getattr(self, name) < 1:
-                raise LSRecError(f"{name} must be at least 1 (got {getattr(self, name)})")
+        require_at_least_one(self, "history_length", "lora_r", "lora_alpha", "batch_size", "max_epochs", "patience",
+                             "max_new_tokens", "num_beams", "eval_batch_size")
         for name in ("train_examples", "valid_users"):
             if getattr(self, name) < 0:
                 raise LSRecError(f"{name} must be 0 (all) or more (got {getattr(self, name)})")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from lsrec.tokenizer.checkpoint import CHECKPOINTS
-from lsrec.tokenizer.errors import LSRecError
+from lsrec.tokenizer.errors import LSRecError, require_at_least_one
 
 from lsrec.models.llama import INITS, PRESETS
 
@@ -56,9 +56,7 @@ class TrainConfig:
     def __post_init__(self):
         if self.preset not in PRESETS:
             raise LSRecError(f"preset: unknown {self.preset!r}; choose one of {', '.join(PRESETS)}")
-        for name in ("max_epochs", "patience", "batch_size", "eval_batch_size"):
-            if getattr(self, name) < 1:
-                raise LSRecError(f"{name} must be at least 1 (got {getattr(self, name)})")
+        require_at_least_one(self, "max_epochs", "patience", "batch_size", "eval_batch_size")
         if self.aux_history < 0:
             raise LSRecError(f"aux_history must be 0 (whole history) or more (got {self.aux_history})")
         if not 0 < self.learning_rate < 1:

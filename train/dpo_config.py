@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from lsrec.tokenizer.checkpoint import CHECKPOINTS
-from lsrec.tokenizer.errors import LSRecError
+from lsrec.tokenizer.errors import LSRecError, require_at_least_one
 
 from .preferences import NEGATIVES
 
@@ -43,9 +43,7 @@ class DPOStageConfig:
                                                  "(and trainer checkpoint)"})
 
     def __post_init__(self):
-        for name in ("rounds", "num_negatives", "epochs", "batch_size", "eval_batch_size"):
-            if getattr(self, name) < 1:
-                raise LSRecError(f"{name} must be at least 1 (got {getattr(self, name)})")
+        require_at_least_one(self, "rounds", "num_negatives", "epochs", "batch_size", "eval_batch_size")
         if self.negatives not in NEGATIVES:
             raise LSRecError(f"negatives: unknown {self.negatives!r}; choose one of {', '.join(NEGATIVES)}")
         if self.loss_type not in LOSS_TYPES:
