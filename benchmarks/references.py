@@ -18,21 +18,23 @@ def flops_per_request(config, prompt_length: int) -> int:
     return prompt_length * per_token + attention + 2 * d * config.vocab_size
 
 
-def matmul_flops_per_s(threads: int, size: int = 1024, seconds: float = 2.0) -> float:
-    """Dense float32 matrix-multiply rate with `threads` torch threads on this machine, now."""
+def matmul_flops_per_s(threads: int, size: int = 1024, seconds: float = 2.0, shape=None) -> float:
+    """Dense float32 matrix-multiply rate with `threads` torch threads on this machine, now: square
+    `size` matrices, or (m, k, n) `shape` (a model's own layer shapes run slower than big squares)."""
     import torch
 
+    m, k, n = shape or (size, size, size)
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        a, b = torch.randn(size, size), torch.randn(size, size)
+        a, b = torch.randn(m, k), torch.randn(k, n)
         for _ in range(3):
             a @ b  # warm-up
         reps, started = 0, time.perf_counter()
         while time.perf_counter() - started < seconds:
             a @ b
             reps += 1
-        return 2 * size**3 * reps / (time.perf_counter() - started)
+        return 2 * m * k * n * reps / (time.perf_counter() - started)
     finally:
         torch.set_num_threads(previous)
 

@@ -29,6 +29,31 @@ def train_command(recipe: Optional[str] = None,  # its option is made in add_com
     _done(train(TrainConfig(**{**RECIPES[recipe], **given(options)}), log=console.print))
 
 
+def train_speed_command(recipe: Optional[str] = None,
+                        steps: int = typer.Option(0, help="optimizer steps to time after one warm-up step "
+                                                  "(0: one epoch)"),
+                        output: Optional[str] = typer.Option(None, "--output", "-o", help="also write the "
+                                                             "result to this JSON file"),
+                        **options):
+    """Time real training steps of a configuration (the same flags as `lsrec train`): training tokens/s,
+    model FLOPs per token, and the share of this machine's matmul rate measured in the same run."""
+    import json
+
+    from lsrec.tokenizer.errors import LSRecError
+    from lsrec.train.config import RECIPES, TrainConfig
+    from lsrec.train.speed import describe, measure_training_speed
+
+    if recipe not in RECIPES:
+        raise LSRecError(f"unknown recipe {recipe!r}; choose one of {', '.join(RECIPES)}")
+    result = measure_training_speed(TrainConfig(**{**RECIPES[recipe], **given(options)}), steps, log=console.print)
+    for line in describe(result):
+        console.print(line, highlight=False)
+    if output:
+        with open(output, "w") as f:
+            json.dump(result, f, indent=1)
+        console.print(f"written: {output}")
+
+
 def dpo_command(checkpoint: str = typer.Argument(..., help="the SFT checkpoint folder to post-train"), **options):
     """Post-train an SFT checkpoint with TRL's DPOTrainer in self-play rounds (SPRec); writes checkpoints/<name>."""
     from lsrec.train.dpo import dpo
@@ -75,6 +100,7 @@ def add_commands(app: typer.Typer) -> None:
 
     recipe = typer.Option(DEFAULT_RECIPE, help=describe_recipes())
     register(app, "train", train_command, TrainConfig, own_options={"recipe": recipe})
+    register(app, "train-speed", train_speed_command, TrainConfig, own_options={"recipe": recipe})
     register(app, "dpo", dpo_command, DPOStageConfig, skip=("checkpoint",))
     register(baseline_app, "sasrec", sasrec_command, SASRecConfig)
     register(baseline_app, "bigrec", bigrec_command, BigRecConfig)

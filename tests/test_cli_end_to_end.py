@@ -143,6 +143,7 @@ def test_sasrec_recipe_reaches_the_optimizer(workspace):
     args = torch.load(next((workspace / "runs/tiny-sasrec-recipe").glob("checkpoint-*")) / "training_args.bin",
                       weights_only=False)
     assert (args.adam_beta2, args.learning_rate, args.weight_decay) == (0.98, 1e-3, 0.0)
+    assert args.gradient_checkpointing is False  # TRL's default recomputes every forward: a third of a step
     assert getattr(args.lr_scheduler_type, "value", args.lr_scheduler_type) == "constant"
 
 
@@ -156,6 +157,19 @@ def test_copies_recipe_trains_through_the_cli(workspace):
     assert (saved["start_copies"], saved["lr_scheduler"], saved["init"]) == (32, "cosine", "xavier")
     run("eval", str(ckpt), cwd=workspace)
     assert 0.0 <= json.loads((ckpt / "eval_test.json").read_text())["all_users"]["NDCG@10"] <= 1.0
+
+
+def test_train_speed_times_real_steps(workspace):
+    """`lsrec train-speed` takes `lsrec train`'s flags, times the steps asked for and reports tokens/s,
+    FLOPs per token and the matmul rates it measured."""
+    proc = run("train-speed", *TRAIN, "--multitask", "--batch-size", "8", "--steps", "2", "-o", "speed.json",
+               cwd=workspace)
+    result = json.loads((workspace / "speed.json").read_text())
+    assert result["steps"] == 2 and result["config"]["batch_size"] == 8 and result["config"]["preset"] == "small"
+    assert result["tokens_per_s"] == pytest.approx(result["tokens"] / result["seconds"], rel=0.01)
+    assert 0 <= result["padding_share"] < 1 and result["flops_per_token"] > 0
+    assert result["matmul_flops_per_s"]["square_2048"] > 0
+    assert "training tokens/s" in proc.stdout
 
 
 @pytest.mark.parametrize("args, message", [

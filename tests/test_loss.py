@@ -1,24 +1,105 @@
-"""The training loss: mean over the batch's labels, auxiliary-task labels weighted by aux_weight."""
+"""The training loss: mean over the batch's labels, auxiliary-task labels weighted by aux_weight,
+computed on packed rows exactly as on one padded row per example."""
 
 import math
 
 import pytest
 import torch
 
-from lsrec.train.trainer import task_weighted_loss
+from lsrec.train.tasks import IGNORE, PackedCollator, start_copies
+from lsrec.train.trainer import label_loss
 
 REC, AUX = 6, 7  # task token ids at position 2
 
 
-def test_task_weighted_loss_by_hand():
+def test_label_loss_by_hand():
     vocab = 4
-    logits = torch.zeros(2, 5, vocab)  # uniform: each label costs log(4) ...
-    logits[0, 2, 3] = math.log(3.0)  # ... except here, where token 3 has p = 3/6
-    input_ids = torch.tensor([[1, 0, REC, 3, 3], [1, 0, AUX, 2, 2]])
+    hidden = torch.zeros(2, 5, vocab)  # with an identity output layer, hidden states are the logits
+    hidden[0, 2, 3] = math.log(3.0)  # uniform: each label costs log(4), except here, where p = 3/6
     labels = torch.tensor([[-100, -100, -100, 3, 3],  # costs log(2) and log(4)
                            [-100, -100, -100, -100, 2]])  # costs log(4), auxiliary
-    got = task_weighted_loss(logits, input_ids, labels, REC, aux_weight=0.25)
+    weights = torch.tensor([[1.0] * 5, [0.25] * 5])
+    got = label_loss(hidden, torch.nn.Identity(), labels, weights)
     assert got.item() == pytest.approx((math.log(2) + math.log(4) + 0.25 * math.log(4)) / 3, rel=1e-6)
     # weight 1 is the plain mean over labels, as F.cross_entropy computes it
-    plain = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, vocab), labels[:, 1:].reshape(-1))
-    assert task_weighted_loss(logits, input_ids, labels, REC, aux_weight=1.0).item() == pytest.approx(plain.item())
+    plain = torch.nn.functional.cross_entropy(hidden[:, :-1].reshape(-1, vocab), labels[:, 1:].reshape(-1))
+    assert label_loss(hidden, torch.nn.Identity(), labels, torch.ones(2, 5)).item() == pytest.approx(plain.item())
+
+
+START, EOS = 5, 2
+
+
+def _examples():
+    """RECOMMEND sequences with three [START] copies and shorter auxiliary ones, as tasks.py builds them."""
+    generator = torch.Generator().manual_seed(0)
+    examples = []
+    for task, n_history in ((REC, 10), (AUX, 1), (REC, 4), (AUX, 1), (AUX, 2)):
+        history = torch.randint(10, 40, (n_history,), generator=generator).tolist()
+        answer = int(torch.randint(10, 40, (1,), generator=generator))
+        ids = [1, 3, task, 4] + history + [START, answer, EOS]
+        labels = [IGNORE] * (len(ids) - 2) + [answer, IGNORE]
+        example = {"input_ids": ids, "labels": labels}
+        if task == REC:
+            labels[5:4 + n_history] = history[1:]  # every next item of the history
+            example = start_copies(example, START, 3)
+        examples.append(example)
+    return examples
+
+
+def test_packing_fills_rows_first_fit_longest_first():
+    collator = PackedCollator(pad_id=0, recommend_id=REC, aux_weight=0.5)
+    examples = _examples()
+    assert [len(e["input_ids"]) for e in examples] == [19, 8, 13, 8, 9]
+    assert collator.rows([19, 8, 13, 8, 9]) == [[0], [2], [4, 1], [3]]
+    batch = collator(examples)
+    assert batch["input_ids"].shape == (4, 19)
+    assert batch["segments"][2].tolist() == [0] * 9 + [1] * 8 + [-1] * 2
+    assert set(batch["label_weights"][2].tolist()) == {0.5, 0.0}  # auxiliary labels weigh aux_weight
+    unpacked = PackedCollator(pad_id=0, recommend_id=REC, aux_weight=0.5, pack=False)(_examples())
+    assert unpacked["input_ids"].shape == (5, 19)
+    assert (batch["labels"] != IGNORE).sum() == (unpacked["labels"] != IGNORE).sum()
+
+
+@pytest.mark.parametrize("start_id", [None, START])
+def test_packed_rows_give_the_loss_and_gradients_of_padded_rows(start_id):
+    """Packing is a layout change only: the same loss and gradients, with [START] copies and
+    without (start_id None: each [START] is an ordinary token)."""
+    from lsrec.models.llama import build_model
+    from lsrec.train.tasks import start_attention
+
+    model = build_model("small", 40, seed=0, attention_dropout=0.0)
+
+    def loss_and_grads(pack: bool):
+        batch = PackedCollator(pad_id=0, recommend_id=REC, aux_weight=0.5, pack=pack)(_examples())
+        mask, positions = start_attention(batch["input_ids"], start_id, torch.float32, batch["segments"])
+        hidden = model.model(input_ids=batch["input_ids"], attention_mask=mask, position_ids=positions)
+        loss = label_loss(hidden.last_hidden_state, model.lm_head, batch["labels"], batch["label_weights"])
+        grads = torch.autograd.grad(loss, list(model.parameters()))
+        return loss, grads
+
+    packed, padded = loss_and_grads(True), loss_and_grads(False)
+    torch.testing.assert_close(packed[0], padded[0], atol=1e-6, rtol=1e-6)
+    for a, b in zip(packed[1], padded[1]):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
+    # and a broken mask (segments ignored) would show
+    batch = PackedCollator(pad_id=0, recommend_id=REC, aux_weight=0.5)(_examples())
+    mask, positions = start_attention(batch["input_ids"], start_id, torch.float32)
+    hidden = model.model(input_ids=batch["input_ids"], attention_mask=mask, position_ids=positions)
+    leaky = label_loss(hidden.last_hidden_state, model.lm_head, batch["labels"], batch["label_weights"])
+    assert abs(leaky.item() - padded[0].item()) > 1e-4
+
+
+def test_training_flops_by_hand():
+    """The speed command's FLOP model on a two-row batch: 6 x (layer params) per real token, causal
+    pairs within each packed sequence, the output layer on labelled positions; padding is free."""
+    from lsrec.models.llama import llama_config
+    from lsrec.train.speed import training_flops
+
+    config = llama_config("small", vocab_size=40)  # hidden 64, MLP 128, 2 layers, 1 head of 64
+    batch = {"segments": torch.tensor([[0, 0, 0, 1, 1], [0, 0, -1, -1, -1]]),
+             "labels": torch.tensor([[IGNORE, 5, 6, IGNORE, 7], [IGNORE, 8, IGNORE, IGNORE, IGNORE]])}
+    per_token = 2 * 2 * (4 * 64 * 64 + 3 * 64 * 128)
+    pairs = 6 + 3 + 3  # sequences of 3, 2 and 2 tokens
+    expected = 3 * (7 * per_token + 2 * 2 * 2 * 64 * pairs + 4 * 2 * 64 * 40)
+    got = training_flops(config, batch)
+    assert got == {"flops": expected, "tokens": 7, "padded_tokens": 10, "labels": 4}

@@ -45,6 +45,8 @@ class TrainConfig:
     init: str = field(default="xavier", metadata={"help": "weight initialisation: normal (transformers' "
                                                  "N(0, 0.02)) or xavier (Xavier-normal matrices, as SASRec)"})
     batch_size: int = field(default=128, metadata={"help": "sequences per optimizer step"})
+    pack: bool = field(default=True, metadata={"help": "pack a batch's short sequences side by side into rows "
+                                               "as wide as its longest (the same loss on less padding)"})
     attention_dropout: float = field(default=0.2, metadata={"help": "attention dropout (paper Table 1: 0.2)"})
     hidden_dropout: float = field(default=0.2, metadata={"help": "training-only dropout on embeddings and "
                                                         "attention/MLP outputs (the saved model is plain Llama)"})

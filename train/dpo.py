@@ -86,6 +86,7 @@ def make_trainer(cfg: DPOStageConfig, model, ref_model, hf_tok, dataset, out_dir
         loss_type=[cfg.loss_type, "sft"] if cfg.sft_weight else [cfg.loss_type],
         loss_weights=[1.0, cfg.sft_weight] if cfg.sft_weight else None,
         max_length=None,  # prompts are already fitted to the 200-token context
+        gradient_checkpointing=False,  # TRL's default; the recompute costs time and saves nothing here
         use_cpu=not torch.cuda.is_available(),
         seed=seed,
         data_seed=seed,

@@ -13,7 +13,8 @@ from lsrec.tokenizer.errors import LSRecError
 
 from .config import TrainConfig
 from .early_stopping import EarlyStopping
-from .tasks import IGNORE, SampledAuxiliaryTasks, available_tasks, build_examples, start_attention, start_copies
+from .tasks import (IGNORE, PackedCollator, SampledAuxiliaryTasks, available_tasks, build_examples, start_attention,
+                    start_copies)
 
 STATE_FILE = "early_stopping.json"
 
@@ -65,56 +66,53 @@ def make_callback(cfg: TrainConfig, data: prepared.PreparedData, run_dir: Path, 
     return RankingEarlyStopping()
 
 
-def task_weighted_loss(logits, input_ids, labels, recommend_id: int, aux_weight: float):
-    """Mean next-token loss over the batch's labels, where the labels of auxiliary-task examples
-    (task token at position 2 is not RECOMMEND) weigh `aux_weight` and RECOMMEND labels weigh 1."""
-    import torch
+def label_loss(hidden, lm_head, labels, label_weights):
+    """Weighted mean next-token loss over the labelled positions only: the output layer and the
+    softmax run on those rows of `hidden`, not on every position (prompts and padding are most of an
+    auxiliary example)."""
     import torch.nn.functional as F
 
     targets = labels[:, 1:]
-    token_loss = F.cross_entropy(logits[:, :-1].float().transpose(1, 2), targets, ignore_index=IGNORE,
-                                 reduction="none")
-    weights = torch.where(input_ids[:, 2] != recommend_id, aux_weight, 1.0).to(token_loss.dtype)
-    return (token_loss * weights[:, None]).sum() / (targets != IGNORE).sum().clamp(min=1)
+    labelled = targets != IGNORE
+    logits = lm_head(hidden[:, :-1][labelled])
+    token_loss = F.cross_entropy(logits.float(), targets[labelled], reduction="none")
+    return (token_loss * label_weights[:, 1:][labelled]).sum() / labelled.sum().clamp(min=1)
 
 
 def make_trainer_class():
     from trl import SFTTrainer
 
     class TaskWeightedSFTTrainer(SFTTrainer):
-        """SFTTrainer whose loss down-weights the auxiliary tasks.
+        """SFTTrainer on `PackedCollator` batches whose loss down-weights the auxiliary tasks.
 
         Batches grouped by length hold mostly one task, and a batch of one-label auxiliary prompts
         would otherwise move the weights as much as a batch of RECOMMEND sequences with a hundred
         labels each: measured on ML-100K, that costs RECOMMEND a third of its validation NDCG@10."""
 
-        recommend_id: int = -1
-        aux_weight: float = 1.0
         start_id: int | None = None  # set when RECOMMEND rows hold [START] copies (start_copies)
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-            if self.start_id is None:
-                outputs = model(input_ids=inputs["input_ids"], attention_mask=inputs.get("attention_mask"))
-            else:
-                mask, positions = start_attention(inputs["input_ids"], self.start_id, model.dtype)
-                outputs = model(input_ids=inputs["input_ids"], attention_mask=mask, position_ids=positions)
-            loss = task_weighted_loss(outputs.logits, inputs["input_ids"], inputs["labels"], self.recommend_id,
-                                      self.aux_weight)
+            input_ids = inputs["input_ids"]
+            mask, positions = start_attention(input_ids, self.start_id, self.model.dtype, inputs["segments"])
+            # Through the (possibly DDP-wrapped) model, keeping the last hidden states instead of
+            # every position's logits; the output layer then runs on the labelled positions only.
+            outputs = model(input_ids=input_ids, attention_mask=mask, position_ids=positions, logits_to_keep=1,
+                            output_hidden_states=True)
+            loss = label_loss(outputs.hidden_states[-1], self.model.lm_head, inputs["labels"],
+                              inputs["label_weights"])
             return (loss, outputs) if return_outputs else loss
 
     return TaskWeightedSFTTrainer
 
 
-def train(cfg: TrainConfig, log=print) -> Path:
-    """Train and return the folder of the best checkpoint."""
+def build_trainer(cfg: TrainConfig, log=print):
+    """The TRL trainer of a run (model, examples, arguments), not started; also the data and tasks."""
     import torch
     from datasets import Dataset
     from transformers import PreTrainedTokenizerFast
     from trl import SFTConfig
 
     from lsrec.models.llama import build_model
-
-    TaskWeightedSFTTrainer = make_trainer_class()
 
     if "OMP_NUM_THREADS" not in os.environ:  # respect a user's thread budget (two runs side by side)
         torch.set_num_threads(os.cpu_count() or 1)
@@ -138,13 +136,6 @@ def train(cfg: TrainConfig, log=print) -> Path:
     log(f"{cfg.name}: {n_params:,} parameters, tasks {', '.join(tasks)}, {len(train_set):,} examples per epoch")
 
     run_dir = Path(cfg.runs_dir) / cfg.name
-    run_dir.mkdir(parents=True, exist_ok=True)
-    resume_from = _last_trainer_checkpoint(run_dir) if cfg.resume else None
-    if not cfg.resume:
-        shutil.rmtree(run_dir)
-        run_dir.mkdir(parents=True)
-    (run_dir / "train_config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
-
     args = SFTConfig(
         output_dir=str(run_dir),
         num_train_epochs=cfg.max_epochs,
@@ -160,6 +151,9 @@ def train(cfg: TrainConfig, log=print) -> Path:
         packing=False,
         train_sampling_strategy="group_by_length",
         bf16=cfg.bf16,
+        # TRL turns it on by default; a model this small has little to save, and recomputing every
+        # forward in the backward pass cost a third of each step (docs/BENCHMARKS.md, "Training").
+        gradient_checkpointing=False,
         use_cpu=not torch.cuda.is_available(),
         seed=cfg.seed,
         data_seed=cfg.seed,
@@ -175,9 +169,24 @@ def train(cfg: TrainConfig, log=print) -> Path:
         remove_unused_columns=False,
     )
     hf_tok = PreTrainedTokenizerFast.from_pretrained(str(data.folder))
-    trainer = TaskWeightedSFTTrainer(model=model, args=args, train_dataset=train_set, processing_class=hf_tok)
-    trainer.recommend_id, trainer.aux_weight = tok.task_id("RECOMMEND"), cfg.aux_weight
+    collator = PackedCollator(tok.pad_id, tok.task_id("RECOMMEND"), cfg.aux_weight, pack=cfg.pack)
+    trainer = make_trainer_class()(model=model, args=args, train_dataset=train_set, processing_class=hf_tok,
+                                   data_collator=collator)
     trainer.start_id = tok.start_id if cfg.start_copies else None
+    return trainer, data, tasks
+
+
+def train(cfg: TrainConfig, log=print) -> Path:
+    """Train and return the folder of the best checkpoint."""
+    trainer, data, tasks = build_trainer(cfg, log)
+    run_dir = Path(trainer.args.output_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    resume_from = _last_trainer_checkpoint(run_dir) if cfg.resume else None
+    if not cfg.resume:
+        shutil.rmtree(run_dir)
+        run_dir.mkdir(parents=True)
+    (run_dir / "train_config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
+
     callback = make_callback(cfg, data, run_dir, tasks, log)
     folder = checkpoint_folder(cfg.output_dir, cfg.name)
     if resume_from:

@@ -1,0 +1,114 @@
+"""`lsrec train-speed`: how fast a training configuration runs here. It times the steps of the run's
+own TRL Trainer loop (its batches, collator, loss, backward, clipping, AdamW) and reports training tokens/s,
+the model FLOPs per token, and the share of this machine's matmul rate measured in the same run."""
+
+from __future__ import annotations
+
+import os
+import platform
+import tempfile
+import time
+from dataclasses import replace
+
+from lsrec.tokenizer.errors import LSRecError
+
+from .config import TrainConfig
+from .tasks import IGNORE
+
+
+def training_flops(config, batch) -> dict:
+    """Model FLOPs of one training step on `batch` (forward and backward, 2 per multiply-add, backward
+    twice the forward): every projection and MLP on each real token, causal attention within each
+    packed sequence, and the output layer on the labelled positions only (as the loss computes it).
+    Padding is not counted: it is work a better layout avoids."""
+    import torch
+
+    d, inter, layers = config.hidden_size, config.intermediate_size, config.num_hidden_layers
+    head_dim = getattr(config, "head_dim", None) or d // config.num_attention_heads
+    q, kv = config.num_attention_heads * head_dim, config.num_key_value_heads * head_dim
+    per_token = layers * 2 * (d * q + 2 * d * kv + q * d + 3 * d * inter)
+    segments = batch["segments"]
+    real = int((segments >= 0).sum())
+    lengths = torch.cat([torch.bincount(row[row >= 0]) for row in segments]).double()
+    causal_pairs = float((lengths * (lengths + 1) / 2).sum())
+    labelled = int((batch["labels"][:, 1:] != IGNORE).sum())
+    forward = real * per_token + layers * 2 * 2 * q * causal_pairs + labelled * 2 * d * config.vocab_size
+    return {"flops": 3 * forward, "tokens": real, "padded_tokens": segments.numel(), "labels": labelled}
+
+
+def cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine()
+
+
+def measure_training_speed(cfg: TrainConfig, steps: int = 0, log=print) -> dict:
+    """Time `steps` optimizer steps (0: the rest of one epoch) of the run's own Trainer loop after one
+    warm-up step, counting each batch's tokens and FLOPs; then the matmul rates."""
+    import torch
+    from transformers import TrainerCallback
+
+    from lsrec.bench.references import matmul_flops_per_s
+
+    from .trainer import build_trainer
+
+    counted = {"flops": 0.0, "tokens": 0, "padded_tokens": 0, "labels": 0}
+    step_seconds: list[float] = []
+    with tempfile.TemporaryDirectory() as runs:
+        trainer, _, _ = build_trainer(replace(cfg, runs_dir=runs, resume=False, max_epochs=1), log)
+        per_epoch = len(trainer.get_train_dataloader())
+        timed = per_epoch - 1 if steps <= 0 else min(steps, per_epoch - 1)
+        if timed < 1:
+            raise LSRecError(f"{cfg.data}: one batch per epoch; lower --batch-size to time at least two steps")
+        trainer.args.max_steps, trainer.args.save_strategy = timed + 1, "no"
+        compute_loss = trainer.compute_loss
+
+        def counting_loss(model, inputs, *args, **kwargs):
+            if len(step_seconds) >= 1:  # the warm-up step is not counted
+                for key, value in training_flops(trainer.model.config, inputs).items():
+                    counted[key] += value
+            return compute_loss(model, inputs, *args, **kwargs)
+
+        class StepTimer(TrainerCallback):
+            def on_step_begin(self, args, state, control, **kwargs):
+                self.started = time.perf_counter()
+
+            def on_step_end(self, args, state, control, **kwargs):
+                step_seconds.append(time.perf_counter() - self.started)
+                if len(step_seconds) > 1 and ((len(step_seconds) - 1) % 5 == 0 or len(step_seconds) == timed + 1):
+                    log(f"step {len(step_seconds) - 1}/{timed}: {counted['tokens'] / sum(step_seconds[1:]):,.0f} tokens/s")
+
+        trainer.compute_loss = counting_loss
+        trainer.add_callback(StepTimer())
+        trainer.train()
+    seconds = sum(step_seconds[1:])
+    threads = torch.get_num_threads()
+    c = trainer.model.config
+    square = matmul_flops_per_s(threads, size=2048)
+    layer = matmul_flops_per_s(threads, shape=(8192, c.hidden_size, c.intermediate_size))
+    achieved = counted["flops"] / seconds
+    return {
+        "machine": f"{cpu_name()}, {os.cpu_count()} logical CPUs", "threads": threads,
+        "config": cfg.to_dict(), "parameters": sum(p.numel() for p in trainer.model.parameters()),
+        "steps": len(step_seconds) - 1, "seconds": round(seconds, 3), **counted,
+        "tokens_per_s": counted["tokens"] / seconds,
+        "padding_share": 1 - counted["tokens"] / counted["padded_tokens"],
+        "flops_per_token": counted["flops"] / counted["tokens"],
+        "achieved_flops_per_s": achieved,
+        "matmul_flops_per_s": {"square_2048": square, "layer_shape": layer},
+        "share_of_matmul_rate": {"square_2048": achieved / square, "layer_shape": achieved / layer},
+    }
+
+
+def describe(result: dict) -> list[str]:
+    rates, shares = result["matmul_flops_per_s"], result["share_of_matmul_rate"]
+    return [
+        f"{result['machine']}, {result['threads']} torch threads; {result['steps']} steps in {result['seconds']:.1f} s",
+        f"training tokens/s {result['tokens_per_s']:,.0f} (padding {result['padding_share']:.1%} of the rows' tokens)",
+        f"model FLOPs per token {result['flops_per_token'] / 1e6:.2f} M; achieved {result['achieved_flops_per_s'] / 1e9:.1f} GFLOP/s",
+        f"float32 matmul rate {rates['square_2048'] / 1e9:.1f} GFLOP/s (2048 squares), "
+        f"{rates['layer_shape'] / 1e9:.1f} (the MLP's shape): share {shares['square_2048']:.1%} and "
+        f"{shares['layer_shape']:.1%}",
+    ]
