@@ -144,13 +144,11 @@ def _served_model(url: str) -> str:
 
 
 def _machine() -> dict:
-    import platform
-
     import torch
 
-    return {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
-            "python": platform.python_version(), "torch": torch.__version__, "vllm": _vllm_version(),
-            "cuda": torch.cuda.is_available(),
+    from .references import machine
+
+    return {**machine(), "vllm": _vllm_version(), "cuda": torch.cuda.is_available(),
             "env": {k: v for k, v in os.environ.items() if k.startswith(("VLLM_CPU", "OMP_"))}}
 
 

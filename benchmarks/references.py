@@ -3,6 +3,7 @@ transformers, the SASRec baseline in plain PyTorch, and the hardware's limit (mo
 
 from __future__ import annotations
 
+import os
 import time
 
 
@@ -16,6 +17,21 @@ def flops_per_request(config, prompt_length: int) -> int:
     per_token = layers * 2 * (d * d + 2 * d * kv + d * d + 3 * d * inter)  # q, k, v, o, gate/up/down
     attention = layers * 2 * d * prompt_length * (prompt_length + 1)  # QK^T and AV over causal pairs
     return prompt_length * per_token + attention + 2 * d * config.vocab_size
+
+
+def machine() -> dict:
+    """What a measurement ran on: CPU model and count, Python and torch versions."""
+    import platform
+
+    import torch
+
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        model = None
+    return {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(), "cpu_model": model,
+            "python": platform.python_version(), "torch": torch.__version__}
 
 
 def matmul_flops_per_s(threads: int, size: int = 1024, seconds: float = 2.0, shape=None) -> float:

@@ -1,11 +1,9 @@
 """`lsrec train-speed`: how fast a training configuration runs here. It times the steps of the run's
-own TRL Trainer loop (its batches, collator, loss, backward, clipping, AdamW) and reports training tokens/s,
+own TRL Trainer loop (loading and collating batches, loss, backward, clipping, AdamW) and reports training tokens/s,
 the model FLOPs per token, and the share of this machine's matmul rate measured in the same run."""
 
 from __future__ import annotations
 
-import os
-import platform
 import tempfile
 import time
 from dataclasses import replace
@@ -36,26 +34,19 @@ def training_flops(config, batch) -> dict:
     return {"flops": 3 * forward, "tokens": real, "padded_tokens": segments.numel(), "labels": labelled}
 
 
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        return platform.processor() or platform.machine()
-
-
 def measure_training_speed(cfg: TrainConfig, steps: int = 0, log=print) -> dict:
     """Time `steps` optimizer steps (0: the rest of one epoch) of the run's own Trainer loop after one
-    warm-up step, counting each batch's tokens and FLOPs; then the matmul rates."""
+    warm-up step: wall time from the end of the warm-up step to the end of the last, so loading and
+    collating batches count too. Then each timed batch's tokens and FLOPs, and the matmul rates."""
     import torch
     from transformers import TrainerCallback
 
-    from lsrec.bench.references import matmul_flops_per_s
+    from lsrec.bench.references import machine, matmul_flops_per_s
 
     from .trainer import build_trainer
 
-    counted = {"flops": 0.0, "tokens": 0, "padded_tokens": 0, "labels": 0}
-    step_seconds: list[float] = []
+    step_ends: list[float] = []
+    batches: list[dict] = []  # the timed batches' layout, counted after the clock stops
     with tempfile.TemporaryDirectory() as runs:
         trainer, _, _ = build_trainer(replace(cfg, runs_dir=runs, resume=False, max_epochs=1), log)
         per_epoch = len(trainer.get_train_dataloader())
@@ -65,34 +56,35 @@ def measure_training_speed(cfg: TrainConfig, steps: int = 0, log=print) -> dict:
         trainer.args.max_steps, trainer.args.save_strategy = timed + 1, "no"
         compute_loss = trainer.compute_loss
 
-        def counting_loss(model, inputs, *args, **kwargs):
-            if len(step_seconds) >= 1:  # the warm-up step is not counted
-                for key, value in training_flops(trainer.model.config, inputs).items():
-                    counted[key] += value
+        def keeping_layout(model, inputs, *args, **kwargs):
+            if step_ends:  # past the warm-up step
+                batches.append({"segments": inputs["segments"], "labels": inputs["labels"]})
             return compute_loss(model, inputs, *args, **kwargs)
 
-        class StepTimer(TrainerCallback):
-            def on_step_begin(self, args, state, control, **kwargs):
-                self.started = time.perf_counter()
-
+        class StepClock(TrainerCallback):
             def on_step_end(self, args, state, control, **kwargs):
-                step_seconds.append(time.perf_counter() - self.started)
-                if len(step_seconds) > 1 and ((len(step_seconds) - 1) % 5 == 0 or len(step_seconds) == timed + 1):
-                    log(f"step {len(step_seconds) - 1}/{timed}: {counted['tokens'] / sum(step_seconds[1:]):,.0f} tokens/s")
+                step_ends.append(time.perf_counter())
+                done = len(step_ends) - 1
+                if done and (done % 5 == 0 or done == timed):
+                    log(f"step {done}/{timed}: {step_ends[-1] - step_ends[0]:.1f} s")
 
-        trainer.compute_loss = counting_loss
-        trainer.add_callback(StepTimer())
+        trainer.compute_loss = keeping_layout
+        trainer.add_callback(StepClock())
         trainer.train()
-    seconds = sum(step_seconds[1:])
+    seconds = step_ends[-1] - step_ends[0]
+    counted = {"flops": 0.0, "tokens": 0, "padded_tokens": 0, "labels": 0}
+    for batch in batches:
+        for key, value in training_flops(trainer.model.config, batch).items():
+            counted[key] += value
     threads = torch.get_num_threads()
     c = trainer.model.config
     square = matmul_flops_per_s(threads, size=2048)
     layer = matmul_flops_per_s(threads, shape=(8192, c.hidden_size, c.intermediate_size))
     achieved = counted["flops"] / seconds
     return {
-        "machine": f"{cpu_name()}, {os.cpu_count()} logical CPUs", "threads": threads,
+        "machine": machine(), "threads": threads,
         "config": cfg.to_dict(), "parameters": sum(p.numel() for p in trainer.model.parameters()),
-        "steps": len(step_seconds) - 1, "seconds": round(seconds, 3), **counted,
+        "steps": len(batches), "seconds": round(seconds, 3), **counted,
         "tokens_per_s": counted["tokens"] / seconds,
         "padding_share": 1 - counted["tokens"] / counted["padded_tokens"],
         "flops_per_token": counted["flops"] / counted["tokens"],
@@ -105,7 +97,8 @@ def measure_training_speed(cfg: TrainConfig, steps: int = 0, log=print) -> dict:
 def describe(result: dict) -> list[str]:
     rates, shares = result["matmul_flops_per_s"], result["share_of_matmul_rate"]
     return [
-        f"{result['machine']}, {result['threads']} torch threads; {result['steps']} steps in {result['seconds']:.1f} s",
+        f"{result['machine']['cpu_model'] or result['machine']['processor']}, {result['machine']['cpus']} logical "
+        f"CPUs, {result['threads']} torch threads; {result['steps']} steps in {result['seconds']:.1f} s",
         f"training tokens/s {result['tokens_per_s']:,.0f} (padding {result['padding_share']:.1%} of the rows' tokens)",
         f"model FLOPs per token {result['flops_per_token'] / 1e6:.2f} M; achieved {result['achieved_flops_per_s'] / 1e9:.1f} GFLOP/s",
         f"float32 matmul rate {rates['square_2048'] / 1e9:.1f} GFLOP/s (2048 squares), "
