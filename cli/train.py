@@ -22,11 +22,13 @@ def train_command(recipe: Optional[str] = None,  # its option is made in add_com
     """Train LSRec with TRL's SFTTrainer; keep the checkpoint with the best validation NDCG@10."""
     from lsrec.tokenizer.errors import LSRecError
     from lsrec.train.config import RECIPES, TrainConfig
-    from lsrec.train.trainer import train
+    from lsrec.train.trainer import process_layout, train
 
     if recipe not in RECIPES:
         raise LSRecError(f"unknown recipe {recipe!r}; choose one of {', '.join(RECIPES)}")
-    _done(train(TrainConfig(**{**RECIPES[recipe], **given(options)}), log=console.print))
+    folder = train(TrainConfig(**{**RECIPES[recipe], **given(options)}), log=console.print)
+    if process_layout()[0] == 0:  # under torchrun, one line from rank 0
+        _done(folder)
 
 
 def train_speed_command(recipe: Optional[str] = None,

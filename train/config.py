@@ -10,6 +10,11 @@ from lsrec.tokenizer.errors import LSRecError, require_at_least_one
 
 from lsrec.models.llama import INITS, PRESETS
 
+# `--chunked-loss auto` turns it on from this vocabulary size, where a batch of 128 x 200 labelled
+# positions holds 6.7 GB of float32 logits and as much again for their gradient. Below it the plain
+# loss is the faster one.
+CHUNKED_LOSS_FROM = 65_536
+
 
 @dataclass
 class TrainConfig:
@@ -47,6 +52,10 @@ class TrainConfig:
     batch_size: int = field(default=128, metadata={"help": "sequences per optimizer step"})
     pack: bool = field(default=True, metadata={"help": "pack a batch's short sequences side by side into rows "
                                                "as wide as its longest (the same loss on less padding)"})
+    chunked_loss: str = field(default="auto", metadata={"help": "score the output layer in vocabulary tiles "
+                                                 "through TRL's fused LM head, never holding a positions x "
+                                                 "vocabulary logits matrix: on, off, or auto (on from "
+                                                 f"{CHUNKED_LOSS_FROM:,} tokens, where that matrix reaches gigabytes)"})
     attention_dropout: float = field(default=0.2, metadata={"help": "attention dropout (paper Table 1: 0.2)"})
     hidden_dropout: float = field(default=0.2, metadata={"help": "training-only dropout on embeddings and "
                                                         "attention/MLP outputs (the saved model is plain Llama)"})
@@ -75,8 +84,13 @@ class TrainConfig:
             raise LSRecError(f"init: unknown {self.init!r}; choose one of {', '.join(INITS)}")
         if not 0 < self.adam_beta2 < 1:
             raise LSRecError(f"adam_beta2 must be in (0, 1) (got {self.adam_beta2})")
+        if self.chunked_loss not in ("auto", "on", "off"):
+            raise LSRecError(f"chunked_loss: unknown {self.chunked_loss!r}; choose auto, on or off")
         if self.name is None:
             self.name = f"lsrec-{self.preset}{'-mt' if self.multitask else ''}"
+
+    def uses_chunked_loss(self, vocab_size: int) -> bool:
+        return self.chunked_loss == "on" or (self.chunked_loss == "auto" and vocab_size >= CHUNKED_LOSS_FROM)
 
     def to_dict(self) -> dict:
         return asdict(self)

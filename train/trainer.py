@@ -19,6 +19,20 @@ from .tasks import (IGNORE, PackedCollator, SampledAuxiliaryTasks, available_tas
 STATE_FILE = "early_stopping.json"
 
 
+def process_layout() -> tuple[int, int]:
+    """(rank, number of processes) as torchrun or `accelerate launch` set them; (0, 1) in a plain run."""
+    return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def from_rank_zero(value):
+    """Rank 0's `value` on every rank (the other ranks wait for it); `value` itself in a plain run."""
+    if process_layout()[1] == 1:
+        return value
+    from accelerate.utils import broadcast_object_list
+
+    return broadcast_object_list([value])[0]
+
+
 def save_model(model, data: prepared.PreparedData, folder: Path, metadata: dict) -> Path:
     """An LSRec checkpoint: the Hugging Face model, the tokenizer files and lsrec.json."""
     return write_checkpoint(folder, data, metadata, lambda tmp: model.save_pretrained(str(tmp)))
@@ -37,12 +51,10 @@ def make_callback(cfg: TrainConfig, data: prepared.PreparedData, run_dir: Path, 
         def __init__(self):
             self.stopping = EarlyStopping(data, cfg.patience)
 
-        def restore(self, epoch: int):
-            path = run_dir / STATE_FILE
-            history = [h for h in json.loads(path.read_text()) if h["epoch"] <= epoch] if path.is_file() else []
+        def restore(self, history: list[dict]):
             self.stopping = EarlyStopping(data, cfg.patience, history)
 
-        def on_epoch_end(self, args, state, control, model=None, **kwargs):
+        def validate_and_save(self, model, state):
             stopping = self.stopping
             losses = [h["loss"] for h in state.log_history if "loss" in h]
             ranker = LSRecRanker(model, data.tokenizer, batch_size=cfg.eval_batch_size)
@@ -51,14 +63,21 @@ def make_callback(cfg: TrainConfig, data: prepared.PreparedData, run_dir: Path, 
                 best = stopping.best
                 save_model(model, data, folder, {
                     "name": cfg.name, "architecture": "llama", "preset": cfg.preset, "tasks": tasks,
-                    "train_config": cfg.to_dict(), "best_epoch": best["epoch"], "valid": best["valid"],
-                    "history": stopping.history,
+                    "train_config": cfg.to_dict(), "processes": process_layout()[1], "best_epoch": best["epoch"],
+                    "valid": best["valid"], "history": stopping.history,
                 })
             else:
                 update_metadata(folder, history=stopping.history)  # complete, also after the best epoch
             (run_dir / STATE_FILE).write_text(json.dumps(stopping.history, indent=1))
             log(stopping.describe(improved))
-            if stopping.should_stop(round(state.epoch)):
+
+        def on_epoch_end(self, args, state, control, model=None, **kwargs):
+            # Validation and saving run on rank 0 alone; every rank then takes its history, so all stop
+            # at the same epoch (a rank that trained on alone would wait forever for the others).
+            if state.is_world_process_zero:
+                self.validate_and_save(model, state)
+            self.stopping.history = from_rank_zero(self.stopping.history)
+            if self.stopping.should_stop(round(state.epoch)):
                 log(f"early stop: no better validation NDCG@10 for {cfg.patience} epochs")
                 control.should_training_stop = True
             return control
@@ -66,17 +85,29 @@ def make_callback(cfg: TrainConfig, data: prepared.PreparedData, run_dir: Path, 
     return RankingEarlyStopping()
 
 
-def label_loss(hidden, lm_head, labels, label_weights):
-    """Weighted mean next-token loss over the labelled positions only: the output layer and the
-    softmax run on those rows of `hidden`, not on every position (prompts and padding are most of an
-    auxiliary example)."""
+def label_loss(hidden, lm_head, labels, label_weights, num_labels=None):
+    """Weighted next-token loss over the labelled positions only (`weighted_mean`). The output layer
+    and the softmax run on those rows of `hidden`, not on every position (prompts and padding are
+    most of an auxiliary example)."""
+    import torch
     import torch.nn.functional as F
 
-    targets = labels[:, 1:]
-    labelled = targets != IGNORE
+    labelled = labels[:, 1:] != IGNORE
+    token_loss = torch.zeros(labelled.shape, dtype=torch.float32, device=hidden.device)
     logits = lm_head(hidden[:, :-1][labelled])
-    token_loss = F.cross_entropy(logits.float(), targets[labelled], reduction="none")
-    return (token_loss * label_weights[:, 1:][labelled]).sum() / labelled.sum().clamp(min=1)
+    token_loss[labelled] = F.cross_entropy(logits.float(), labels[:, 1:][labelled], reduction="none")
+    return weighted_mean(token_loss, labels, label_weights, num_labels)
+
+
+def weighted_mean(token_loss, labels, label_weights, num_labels=None):
+    """Sum of each next-token loss (`token_loss[:, t]` predicts `labels[:, t + 1]`, zero where that
+    is IGNORE) times its label's weight, divided by `num_labels` (the Trainer's count over the whole
+    optimizer step, every rank included) or else by this batch's labels."""
+    import torch
+
+    labelled = labels[:, 1:] != IGNORE
+    divisor = labelled.sum() if num_labels is None else num_labels
+    return (token_loss * label_weights[:, 1:] * labelled).sum() / torch.as_tensor(divisor).clamp(min=1)
 
 
 def make_trainer_class():
@@ -90,16 +121,28 @@ def make_trainer_class():
         labels each: measured on ML-100K, that costs RECOMMEND a third of its validation NDCG@10."""
 
         start_id: int | None = None  # set when RECOMMEND rows hold [START] copies (start_copies)
+        chunked_loss = False  # the output layer through TRL's chunked head (big catalogues)
+        loss_is_scaled_for_ga = True  # compute_loss divides by the labels of the whole optimizer step
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-            input_ids = inputs["input_ids"]
+            input_ids, labels, weights = inputs["input_ids"], inputs["labels"], inputs["label_weights"]
             mask, positions = start_attention(input_ids, self.start_id, self.model.dtype, inputs["segments"])
-            # Through the (possibly DDP-wrapped) model, keeping the last hidden states instead of
-            # every position's logits; the output layer then runs on the labelled positions only.
-            outputs = model(input_ids=input_ids, attention_mask=mask, position_ids=positions, logits_to_keep=1,
-                            output_hidden_states=True)
-            loss = label_loss(outputs.hidden_states[-1], self.model.lm_head, inputs["labels"],
-                              inputs["label_weights"])
+            # Through the (possibly DDP-wrapped) model, never materialising every position's logits.
+            if self.chunked_loss:
+                # SFTTrainer patched the model with TRL's fused LM head: log-probabilities of the
+                # labels, scored in vocabulary tiles, so no (positions x vocabulary) matrix exists.
+                outputs = model(input_ids=input_ids, attention_mask=mask, position_ids=positions, labels=labels,
+                                fused_lm_head=True)
+                loss = weighted_mean(-outputs.log_probs, labels, weights, num_items_in_batch)
+            else:
+                # The last hidden states only; the output layer runs on the labelled positions.
+                outputs = model(input_ids=input_ids, attention_mask=mask, position_ids=positions,
+                                logits_to_keep=1, output_hidden_states=True)
+                loss = label_loss(outputs.hidden_states[-1], self.model.lm_head, labels, weights, num_items_in_batch)
+            if self.args.average_tokens_across_devices and num_items_in_batch is not None:
+                # As Trainer.compute_loss: the divisor counts every rank's labels and DDP averages the
+                # gradients over ranks, so N ranks give the gradient of one process on the whole batch.
+                loss = loss * self.accelerator.num_processes
             return (loss, outputs) if return_outputs else loss
 
     return TaskWeightedSFTTrainer
@@ -114,7 +157,14 @@ def build_trainer(cfg: TrainConfig, log=print):
 
     from lsrec.models.llama import build_model
 
-    if "OMP_NUM_THREADS" not in os.environ:  # respect a user's thread budget (two runs side by side)
+    rank, processes = process_layout()
+    if rank != 0:
+        log = _quiet
+    if cfg.batch_size % processes:
+        raise LSRecError(f"batch_size {cfg.batch_size} is the global batch and must divide evenly among the "
+                         f"{processes} processes")
+    # torchrun sets OMP_NUM_THREADS (1 per process); respect a user's thread budget too.
+    if "OMP_NUM_THREADS" not in os.environ:
         torch.set_num_threads(os.cpu_count() or 1)
     data = prepared.load(cfg.data)
     tok = data.tokenizer
@@ -133,13 +183,14 @@ def build_trainer(cfg: TrainConfig, log=print):
                         eos_id=tok.eos_id, attention_dropout=cfg.attention_dropout, init=cfg.init)
     add_training_dropout(model, cfg.hidden_dropout)
     n_params = sum(p.numel() for p in model.parameters())
-    log(f"{cfg.name}: {n_params:,} parameters, tasks {', '.join(tasks)}, {len(train_set):,} examples per epoch")
+    log(f"{cfg.name}: {n_params:,} parameters, tasks {', '.join(tasks)}, {len(train_set):,} examples per epoch"
+        + (f", {processes} processes" if processes > 1 else ""))
 
     run_dir = Path(cfg.runs_dir) / cfg.name
     args = SFTConfig(
         output_dir=str(run_dir),
         num_train_epochs=cfg.max_epochs,
-        per_device_train_batch_size=cfg.batch_size,
+        per_device_train_batch_size=cfg.batch_size // processes,  # the same steps on any number of ranks
         learning_rate=cfg.learning_rate,
         lr_scheduler_type=cfg.lr_scheduler,
         warmup_steps=cfg.warmup_ratio,
@@ -155,6 +206,7 @@ def build_trainer(cfg: TrainConfig, log=print):
         # forward in the backward pass cost a third of each step (docs/BENCHMARKS.md, "Training").
         gradient_checkpointing=False,
         use_cpu=not torch.cuda.is_available(),
+        ddp_find_unused_parameters=False,  # every parameter gets a gradient each step
         seed=cfg.seed,
         data_seed=cfg.seed,
         save_strategy="epoch",
@@ -173,34 +225,52 @@ def build_trainer(cfg: TrainConfig, log=print):
     trainer = make_trainer_class()(model=model, args=args, train_dataset=train_set, processing_class=hf_tok,
                                    data_collator=collator)
     trainer.start_id = tok.start_id if cfg.start_copies else None
+    trainer.chunked_loss = cfg.uses_chunked_loss(len(data.vocab))
     return trainer, data, tasks
 
 
 def train(cfg: TrainConfig, log=print) -> Path:
-    """Train and return the folder of the best checkpoint."""
+    """Train and return the folder of the best checkpoint. Under torchrun every rank trains; rank 0
+    alone validates, saves, logs and manages the run folder, and the others follow its decisions."""
     trainer, data, tasks = build_trainer(cfg, log)
+    main = trainer.is_world_process_zero()
+    if not main:
+        log = _quiet
     run_dir = Path(trainer.args.output_dir)
+    resume_from, history = from_rank_zero(_prepare_run_dir(run_dir, cfg) if main else None)
+
+    callback = make_callback(cfg, data, run_dir, tasks, log)
+    folder = checkpoint_folder(cfg.output_dir, cfg.name)
+    if resume_from:
+        epoch = round(json.loads((Path(resume_from) / "trainer_state.json").read_text())["epoch"])
+        callback.restore([h for h in history if h["epoch"] <= epoch])
+        log(f"resuming from {resume_from} (epoch {epoch})")
+        if callback.stopping.best and callback.stopping.should_stop(epoch):
+            log("this run had already stopped early")
+            return folder
+    trainer.add_callback(callback)
+    trainer.train(resume_from_checkpoint=resume_from)
+    best = callback.stopping.best
+    log(f"best validation NDCG@10 {best['valid']['NDCG@10']:.4f} at epoch {best['epoch']}; saved to {folder}")
+    return folder
+
+
+def _prepare_run_dir(run_dir: Path, cfg: TrainConfig) -> tuple[str | None, list[dict]]:
+    """Empty the run folder, or with `resume` find its newest trainer checkpoint and the validation
+    history; record the configuration."""
     run_dir.mkdir(parents=True, exist_ok=True)
     resume_from = _last_trainer_checkpoint(run_dir) if cfg.resume else None
     if not cfg.resume:
         shutil.rmtree(run_dir)
         run_dir.mkdir(parents=True)
     (run_dir / "train_config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
+    state = run_dir / STATE_FILE
+    history = json.loads(state.read_text()) if resume_from and state.is_file() else []
+    return (str(resume_from) if resume_from else None), history
 
-    callback = make_callback(cfg, data, run_dir, tasks, log)
-    folder = checkpoint_folder(cfg.output_dir, cfg.name)
-    if resume_from:
-        epoch = round(json.loads((resume_from / "trainer_state.json").read_text())["epoch"])
-        callback.restore(epoch)
-        log(f"resuming from {resume_from} (epoch {epoch})")
-        if callback.stopping.best and callback.stopping.should_stop(epoch):
-            log("this run had already stopped early")
-            return folder
-    trainer.add_callback(callback)
-    trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
-    best = callback.stopping.best
-    log(f"best validation NDCG@10 {best['valid']['NDCG@10']:.4f} at epoch {best['epoch']}; saved to {folder}")
-    return folder
+
+def _quiet(*args, **kwargs) -> None:
+    """The log of ranks other than 0: one copy of each line is enough."""
 
 
 def _last_trainer_checkpoint(run_dir: Path) -> Path | None:
