@@ -34,5 +34,25 @@ def data_prepare(
                   f"{c['interactions_kept']:,} interactions (sha256 {data.split_hash[:12]})")
 
 
+@data_app.command("synthetic")
+def data_synthetic(
+    items: int = typer.Option(..., help="catalogue size (every item gets at least one interaction)"),
+    output: str = typer.Option(..., "--output", "-o", help="CSV file to write (user,item,timestamp,rating)"),
+    users: int = typer.Option(0, help="users (0: max(943, items / 30))"),
+    seed: int = typer.Option(0, help="random seed; the same seed writes the same file"),
+):
+    """Write a seeded synthetic log shaped like ML-100K (popularity skew, history lengths, ratings) at any
+    catalogue size, for speed and memory measurements; `lsrec data prepare FILE` reads it."""
+    from lsrec.tokenizer.synthetic import SyntheticConfig, write
+
+    cfg = SyntheticConfig(items=items, output=output, users=users, seed=seed)
+    with console.status(f"writing {cfg.items:,} items, {cfg.users:,} users"):
+        stats = write(cfg)
+    console.print(f"[green]written[/] {output}: {stats['users']:,} users, {stats['items']:,} items, "
+                  f"{stats['interactions']:,} interactions; Gini {stats['gini']:.2f}, top 20% of items "
+                  f"{stats['top_20_percent_share']:.0%} of interactions, {stats['single_interaction_items']:.0%} "
+                  f"of items seen once")
+
+
 def add_commands(app: typer.Typer) -> None:
     app.add_typer(data_app, name="data")

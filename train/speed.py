@@ -71,6 +71,7 @@ def measure_training_speed(cfg: TrainConfig, steps: int = 0, log=print) -> dict:
         trainer.compute_loss = keeping_layout
         trainer.add_callback(StepClock())
         trainer.train()
+    peak = peak_memory()
     seconds = step_ends[-1] - step_ends[0]
     counted = {"flops": 0.0, "tokens": 0, "padded_tokens": 0, "labels": 0}
     for batch in batches:
@@ -84,7 +85,8 @@ def measure_training_speed(cfg: TrainConfig, steps: int = 0, log=print) -> dict:
     return {
         "machine": machine(), "threads": threads,
         "config": cfg.to_dict(), "parameters": sum(p.numel() for p in trainer.model.parameters()),
-        "steps": len(batches), "seconds": round(seconds, 3), **counted,
+        "vocabulary": c.vocab_size, "chunked_loss": trainer.chunked_loss, "peak_memory_mb": peak,
+        "steps": len(batches), "seconds": round(seconds, 3), "seconds_per_step": seconds / len(batches), **counted,
         "tokens_per_s": counted["tokens"] / seconds,
         "padding_share": 1 - counted["tokens"] / counted["padded_tokens"],
         "flops_per_token": counted["flops"] / counted["tokens"],
@@ -94,11 +96,26 @@ def measure_training_speed(cfg: TrainConfig, steps: int = 0, log=print) -> dict:
     }
 
 
+def peak_memory() -> dict:
+    """Peak memory of this process so far, in MB: resident (CPU) and, on a GPU, allocated by torch."""
+    import resource
+
+    import torch
+
+    peak = {"resident": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}  # Linux reports KB
+    if torch.cuda.is_available():
+        peak["gpu_allocated"] = torch.cuda.max_memory_allocated() / 2**20
+    return peak
+
+
 def describe(result: dict) -> list[str]:
     rates, shares = result["matmul_flops_per_s"], result["share_of_matmul_rate"]
     return [
         f"{result['machine']['cpu_model'] or result['machine']['processor']}, {result['machine']['cpus']} logical "
-        f"CPUs, {result['threads']} torch threads; {result['steps']} steps in {result['seconds']:.1f} s",
+        f"CPUs, {result['threads']} torch threads; {result['steps']} steps in {result['seconds']:.1f} s "
+        f"({result['seconds_per_step']:.2f} s/step)",
+        f"vocabulary {result['vocabulary']:,} tokens, {'chunked' if result['chunked_loss'] else 'labelled-rows'} loss; "
+        f"peak memory {', '.join(f'{k} {v:,.0f} MB' for k, v in result['peak_memory_mb'].items())}",
         f"training tokens/s {result['tokens_per_s']:,.0f} (padding {result['padding_share']:.1%} of the rows' tokens)",
         f"model FLOPs per token {result['flops_per_token'] / 1e6:.2f} M; achieved {result['achieved_flops_per_s'] / 1e9:.1f} GFLOP/s",
         f"float32 matmul rate {rates['square_2048'] / 1e9:.1f} GFLOP/s (2048 squares), "
