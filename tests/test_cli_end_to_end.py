@@ -44,12 +44,16 @@ def write_synthetic(folder: Path, users=40, items=60, seed=0) -> tuple[Path, Pat
     return inter, meta
 
 
-@pytest.fixture(scope="module")
-def workspace(tmp_path_factory):
-    root = tmp_path_factory.mktemp("e2e")
+def prepare_tiny(root):
+    """The synthetic data set prepared into root/data/tiny, as the tests' runs read it."""
     inter, meta = write_synthetic(root)
     run("data", "prepare", str(inter), "--items", str(meta), "-o", "data/tiny", cwd=root)
     return root
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    return prepare_tiny(tmp_path_factory.mktemp("e2e"))
 
 
 TRAIN = ["--data", "data/tiny", "--preset", "small", "--batch-size", "8", "--eval-batch-size", "16"]

@@ -12,7 +12,7 @@ import sys
 import pytest
 from safetensors.torch import load_file
 
-from test_cli_end_to_end import run, write_synthetic
+from test_cli_end_to_end import prepare_tiny, run
 
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
             "-m", "lsrec.cli"]
@@ -33,8 +33,7 @@ def torchrun(*args, cwd):
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory):
     root = tmp_path_factory.mktemp("ddp")
-    inter, meta = write_synthetic(root)
-    run("data", "prepare", str(inter), "--items", str(meta), "-o", "data/tiny", cwd=root)
+    prepare_tiny(root)
     return root
 
 

@@ -140,11 +140,10 @@ DPO = ["checkpoints/sft", "--batch-size", "8", "--learning-rate", "5e-3", "--neg
 
 @pytest.fixture(scope="module")
 def dpo_workspace(tmp_path_factory):
-    from test_cli_end_to_end import run, write_synthetic
+    from test_cli_end_to_end import prepare_tiny, run
 
     root = tmp_path_factory.mktemp("dpo")
-    inter, meta = write_synthetic(root)
-    run("data", "prepare", str(inter), "--items", str(meta), "-o", "data/tiny", cwd=root)
+    prepare_tiny(root)
     run("train", *LSREC_TRAIN, cwd=root)
     return root
 

@@ -14,7 +14,7 @@ import pytest
 pytest.importorskip("vllm")
 openai = pytest.importorskip("openai")
 
-from test_cli_end_to_end import TRAIN, run, write_synthetic  # noqa: E402
+from test_cli_end_to_end import TRAIN, prepare_tiny, run  # noqa: E402
 from test_distributed import torchrun  # noqa: E402
 
 from lsrec.serve.client import MASKED, LSRecClient  # noqa: E402
@@ -36,8 +36,7 @@ def free_port() -> int:
 def served(tmp_path_factory):
     """(checkpoint folder, server url, openai client, workspace) for a tiny multi-task model."""
     root = tmp_path_factory.mktemp("served")
-    inter, meta = write_synthetic(root)
-    run("data", "prepare", str(inter), "--items", str(meta), "-o", "data/tiny", cwd=root)
+    prepare_tiny(root)
     torchrun("train", *TRAIN, "--multitask", "--max-epochs", "3", "--patience", "3", "--name", "tiny-mt", cwd=root)
     ckpt = root / "checkpoints" / "tiny-mt"
     assert load_metadata(ckpt).raw["processes"] == 2

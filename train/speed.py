@@ -86,7 +86,7 @@ def measure_training_speed(cfg: TrainConfig, steps: int = 0, log=print) -> dict:
         "machine": machine(), "threads": threads,
         "config": cfg.to_dict(), "parameters": sum(p.numel() for p in trainer.model.parameters()),
         "vocabulary": c.vocab_size, "chunked_loss": trainer.chunked_loss, "peak_memory_mb": peak,
-        "steps": len(batches), "seconds": round(seconds, 3), "seconds_per_step": seconds / len(batches), **counted,
+        "steps": len(batches), "seconds": seconds, "seconds_per_step": seconds / len(batches), **counted,
         "tokens_per_s": counted["tokens"] / seconds,
         "padding_share": 1 - counted["tokens"] / counted["padded_tokens"],
         "flops_per_token": counted["flops"] / counted["tokens"],
