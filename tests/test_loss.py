@@ -131,6 +131,10 @@ def test_chunked_loss_equals_plain_cross_entropy(prepared_ml100k, tmp_path):
     logits = model(input_ids=batch["input_ids"], attention_mask=mask, position_ids=positions).logits
     plain = with_grads(F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), batch["labels"][:, 1:].reshape(-1)))
     chunked = with_grads(trainer.compute_loss(model, batch))
+    # The head computes the labels' log-probabilities alone, not SFTTrainer's metrics (entropy, top-1).
+    fused = model(input_ids=batch["input_ids"], attention_mask=mask, position_ids=positions, labels=batch["labels"],
+                  fused_lm_head=True)
+    assert fused.entropy is None and fused.is_top1 is None
     trainer.chunked_loss = False
     labelled = with_grads(trainer.compute_loss(model, batch))
     assert (batch["label_weights"][batch["labels"] != IGNORE] == 1).all()  # aux_weight 1: the plain mean

@@ -226,6 +226,12 @@ def build_trainer(cfg: TrainConfig, log=print):
                                    data_collator=collator)
     trainer.start_id = tok.start_id if cfg.start_copies else None
     trainer.chunked_loss = cfg.uses_chunked_loss(len(data.vocab))
+    if trainer.chunked_loss:
+        from trl.trainer.utils import add_fused_lm_head
+
+        # SFTTrainer's head also computes each position's entropy and top-1 flag for its own metrics,
+        # which compute_loss never reads; this head returns the labels' log-probabilities alone.
+        add_fused_lm_head(trainer.model, outputs=("log_probs",))
     return trainer, data, tasks
 
 
