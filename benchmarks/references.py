@@ -7,16 +7,29 @@ import os
 import time
 
 
+def layer_flops_per_token(config) -> int:
+    """Forward matmul FLOPs of the decoder layers for one token (2 per multiply-add): the q, k, v and o
+    projections and the gated MLP's three, attention scores excluded."""
+    d, inter, layers = config.hidden_size, config.intermediate_size, config.num_hidden_layers
+    q, kv = attention_width(config), config.num_key_value_heads * head_dim(config)
+    return layers * 2 * (d * q + 2 * d * kv + q * d + 3 * d * inter)
+
+
+def head_dim(config) -> int:
+    return getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+
+
+def attention_width(config) -> int:
+    return config.num_attention_heads * head_dim(config)
+
+
 def flops_per_request(config, prompt_length: int) -> int:
     """Matmul FLOPs of one prefill of `prompt_length` tokens (2 per multiply-add): projections and MLP
     for every token, causal attention, and the output head for the last position only (vLLM computes
     logits for the sampled position alone)."""
-    d, inter, layers = config.hidden_size, config.intermediate_size, config.num_hidden_layers
-    head_dim = getattr(config, "head_dim", None) or d // config.num_attention_heads
-    kv = config.num_key_value_heads * head_dim
-    per_token = layers * 2 * (d * d + 2 * d * kv + d * d + 3 * d * inter)  # q, k, v, o, gate/up/down
-    attention = layers * 2 * d * prompt_length * (prompt_length + 1)  # QK^T and AV over causal pairs
-    return prompt_length * per_token + attention + 2 * d * config.vocab_size
+    # QK^T and AV over the causal pairs
+    attention = config.num_hidden_layers * 2 * attention_width(config) * prompt_length * (prompt_length + 1)
+    return prompt_length * layer_flops_per_token(config) + attention + 2 * config.hidden_size * config.vocab_size
 
 
 def machine() -> dict:

@@ -91,17 +91,15 @@ def serving(data, checkpoint: Path, requests: int, concurrency: int, k: int = 10
 
 
 def flop_model(config, prompt_tokens: float) -> dict:
-    """Model FLOPs (2 per multiply-add): the layers per token, the output layer per scored position.
-    Training scores every position (x3 for the backward); serving one forward of the prompt
-    (attention left out: under 5% at 200 tokens for these widths) and the logits of its last position."""
-    d, inter, layers = config.hidden_size, config.intermediate_size, config.num_hidden_layers
-    head_dim = getattr(config, "head_dim", None) or d // config.num_attention_heads
-    q, kv = config.num_attention_heads * head_dim, config.num_key_value_heads * head_dim
-    layer_flops = layers * 2 * (d * q + 2 * d * kv + q * d + 3 * d * inter)
-    output = 2 * d * config.vocab_size
-    return {"layers_per_token": layer_flops, "output_layer_per_position": output,
-            "output_share_training": output / (layer_flops + output),
-            "serving_request": layer_flops * prompt_tokens + output}
+    """Model FLOPs (2 per multiply-add): the layers per token, the output layer per scored position
+    (training scores every position, x3 for the backward), and one served request (a forward of the
+    prompt and the logits of its last position)."""
+    from lsrec.bench.references import flops_per_request, layer_flops_per_token
+
+    layers, output = layer_flops_per_token(config), 2 * config.hidden_size * config.vocab_size
+    return {"layers_per_token": layers, "output_layer_per_position": output,
+            "output_share_training": output / (layers + output),
+            "serving_request": flops_per_request(config, round(prompt_tokens))}
 
 
 def main():

@@ -21,16 +21,16 @@ def training_flops(config, batch) -> dict:
     Padding is not counted: it is work a better layout avoids."""
     import torch
 
-    d, inter, layers = config.hidden_size, config.intermediate_size, config.num_hidden_layers
-    head_dim = getattr(config, "head_dim", None) or d // config.num_attention_heads
-    q, kv = config.num_attention_heads * head_dim, config.num_key_value_heads * head_dim
-    per_token = layers * 2 * (d * q + 2 * d * kv + q * d + 3 * d * inter)
+    from lsrec.bench.references import attention_width, layer_flops_per_token
+
+    q = attention_width(config)
     segments = batch["segments"]
     real = int((segments >= 0).sum())
     lengths = torch.cat([torch.bincount(row[row >= 0]) for row in segments]).double()
     causal_pairs = float((lengths * (lengths + 1) / 2).sum())
     labelled = int((batch["labels"][:, 1:] != IGNORE).sum())
-    forward = real * per_token + layers * 2 * 2 * q * causal_pairs + labelled * 2 * d * config.vocab_size
+    forward = (real * layer_flops_per_token(config) + config.num_hidden_layers * 2 * 2 * q * causal_pairs
+               + labelled * 2 * config.hidden_size * config.vocab_size)
     return {"flops": 3 * forward, "tokens": real, "padded_tokens": segments.numel(), "labels": labelled}
 
 

@@ -129,8 +129,8 @@ def make_trainer_class():
             mask, positions = start_attention(input_ids, self.start_id, self.model.dtype, inputs["segments"])
             # Through the (possibly DDP-wrapped) model, never materialising every position's logits.
             if self.chunked_loss:
-                # SFTTrainer patched the model with TRL's fused LM head: log-probabilities of the
-                # labels, scored in vocabulary tiles, so no (positions x vocabulary) matrix exists.
+                # TRL's fused LM head (installed in build_trainer): log-probabilities of the labels,
+                # scored in vocabulary tiles, so no (positions x vocabulary) matrix exists.
                 outputs = model(input_ids=input_ids, attention_mask=mask, position_ids=positions, labels=labels,
                                 fused_lm_head=True)
                 loss = weighted_mean(-outputs.log_probs, labels, weights, num_items_in_batch)
