@@ -93,7 +93,7 @@ def run_bench(cfg: BenchConfig, console) -> dict:
             server.start()
         url = server.url
     check_loopback(url)
-    bodies = completion_bodies(str(checkpoint) if server else _served_model(url), [q.prompt_text() for q in queries], k)
+    bodies = completion_bodies(str(checkpoint) if server else _served_model(url), [q.prompt_text(tok.layout) for q in queries], k)
     sweep = []
     try:
         with Progress(console=console) as progress:

@@ -8,7 +8,7 @@ import torch
 
 from lsrec.serve.query import Query, Recommendation, answer_of
 from lsrec.tokenizer.checkpoint import load_metadata
-from lsrec.tokenizer.prompts import answer_rule, prompt_ids
+from lsrec.tokenizer.prompts import answer_rule, genre_item_ids, prompt_ids
 from lsrec.tokenizer.vocab import ItemTokenizer
 
 
@@ -30,9 +30,10 @@ class LSRecRanker:
         return cls(model.eval(), meta.tokenizer, meta=meta, **kwargs)
 
     @torch.inference_mode()
-    def rank_ids(self, prompts: list[list[int]], excludes: list[list[int]], k: int):
+    def rank_ids(self, prompts: list[list[int]], excludes: list[list[int]], k: int, genre_items=None):
         """Top-k (token id, logprob) per prompt under the shared answer rule (tokenizer.prompts.answer_rule):
-        the prompt's task family, minus the items in the prompt and in excludes."""
+        the prompt's task family, minus the items in the prompt and in excludes (and, with `genre_items`,
+        a MOVIE_BY_GENRE prompt's items outside its genre)."""
         was_training = self.model.training
         self.model.eval()
         results: list = [None] * len(prompts)
@@ -52,7 +53,7 @@ class LSRecRanker:
             last = logits[torch.arange(len(idx)), (lengths - 1).to(device)].float()
             scores = torch.full_like(last, float("-inf"))
             for row, i in enumerate(idx):
-                family, banned = answer_rule(self.tok, prompts[i], excludes[i])
+                family, banned = answer_rule(self.tok, prompts[i], excludes[i], genre_items)
                 scores[row, family.start : family.stop] = last[row, family.start : family.stop]
                 if banned:
                     scores[row, sorted(banned)] = float("-inf")
@@ -82,9 +83,11 @@ class OfflineRecommender:
         self.tok = self.ranker.tok
 
     def recommend(self, history: list[str], k: int = 10, task: str = "RECOMMEND", genre: str | None = None,
-                  rating: float | None = None, item: str | None = None, exclude=()) -> list[Recommendation]:
-        query = Query.make(history, k, task, genre, rating, item, exclude)
+                  rating: float | None = None, item: str | None = None, exclude=(),
+                  genre_only: bool = False) -> list[Recommendation]:
+        query = Query.make(history, k, task, genre, rating, item, exclude, genre_only)
         tok = self.tok
         exclude_ids = [tok.item_id(i) for i in (*query.history, *query.exclude)]
-        [top] = self.ranker.rank_ids([query.prompt_ids(tok)], [exclude_ids], k)
+        genre_items = genre_item_ids(tok, self.meta.catalogue) if query.genre_only else None
+        [top] = self.ranker.rank_ids([query.prompt_ids(tok)], [exclude_ids], k, genre_items)
         return [Recommendation(*answer_of(tok.id_to_token[t], self.meta), score) for t, score in top]

@@ -29,8 +29,10 @@ def load_ranker(folder: str | Path):
 
 
 def evaluate_checkpoint(folder: str | Path, data_dir: str | None = None, split: str = "test",
-                        sample_size: int = 1000, seed: int = 0, served: str | None = None) -> dict:
-    """Offline (in-process) or, with served=URL, through a running server: same cases, rule and metrics."""
+                        sample_size: int = 1000, seed: int = 0, served: str | None = None,
+                        aux_tasks: bool = True) -> dict:
+    """Offline (in-process) or, with served=URL, through a running server: same cases, rule and metrics.
+    In-process, an LSRec model trained on auxiliary tasks is also measured on them (`aux_tasks`)."""
     data = data_for_checkpoint(folder, data_dir)
     if served:
         from lsrec.serve.client import LSRecClient
@@ -46,6 +48,11 @@ def evaluate_checkpoint(folder: str | Path, data_dir: str | None = None, split: 
     started = time.time()
     results = evaluate_protocols(ranker, data, split, sample_size, seed)
     meta = ranker.meta.raw
+    asked = [t for t in meta.get("tasks") or [] if t != "RECOMMEND"]
+    if aux_tasks and asked and not served and meta.get("architecture", "llama") == "llama":
+        from .aux_tasks import aux_task_metrics
+
+        results["aux_tasks"] = aux_task_metrics(ranker, data, asked, split)
     history = meta.get("history", [])
     training = {
         "preset": meta.get("preset"),

@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from .options import given, register
-from .report import console, metrics_table
+from .report import aux_tasks_table, console, metrics_table
 
 
 def eval_command(
@@ -24,6 +24,8 @@ def eval_command(
                                          "in-process (same split, masking rule and metrics)"),
     parity: bool = typer.Option(False, help="with --served: also rank in-process and report how many users' "
                                 "top-10 lists agree exactly and the largest score and metric differences"),
+    aux_tasks: bool = typer.Option(True, help="also measure the auxiliary tasks the model was trained on, each "
+                                   "beside a simple baseline (in-process)"),
 ):
     """Full ranking over all items, history excluded: all users (Table 3) and 1,000 seeded users (Table 4)."""
     from lsrec.bench.offline import evaluate_checkpoint, evaluate_popularity, served_parity, write_json
@@ -52,9 +54,12 @@ def eval_command(
     else:
         where = f" through {served}" if served else ""
         with console.status(f"ranking all items for every user ({split} split){where}"):
-            result = evaluate_checkpoint(checkpoint, data, split, sample_size, seed, served=served)
+            result = evaluate_checkpoint(checkpoint, data, split, sample_size, seed, served=served,
+                                         aux_tasks=aux_tasks)
         output = output or str(Path(checkpoint) / f"eval_{split}{'_served' if served else ''}.json")
     console.print(metrics_table(f"{result['model']} on the {split} split", {result["model"]: result}))
+    if result.get("aux_tasks"):
+        console.print(aux_tasks_table(result["aux_tasks"]))
     if output:
         write_json(result, output)
         console.print(f"metrics written to {output}")

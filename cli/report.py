@@ -43,3 +43,20 @@ def recommendations_table(title: str, rows: list[tuple[str, str, float]]) -> Tab
     for rank, (item, name, score) in enumerate(rows, 1):
         table.add_row(str(rank), item, name, f"{score:.3f}")
     return table
+
+
+def aux_tasks_table(results: dict[str, dict]) -> Table:
+    """One row per auxiliary-task metric: the model's value and its baseline's (lsrec.bench.aux_tasks)."""
+    table = Table(title="auxiliary tasks (test split)")
+    for column in ("task", "metric", "model", "baseline"):
+        table.add_column(column, justify="left" if column in ("task", "metric") else "right")
+    for task, res in results.items():
+        baselines = {name: value for name, value in res.items() if name.startswith("baseline")}
+        for metric, value in res.items():
+            if not isinstance(value, float):
+                continue
+            for name, baseline in baselines.items():
+                if metric in baseline:
+                    label = baseline.get("model") or name.removeprefix("baseline_").replace("_", " ")
+                    table.add_row(task, metric, f"{value:.4f}", f"{baseline[metric]:.4f} ({label})")
+    return table

@@ -23,6 +23,7 @@ def recommend_command(
     rating: Optional[float] = typer.Option(None, help="rating for RECOMMEND_RATING"),
     item: Optional[str] = typer.Option(None, help="the movie to rate, for RATE_MOVIE"),
     exclude: str = typer.Option("", help="more item ids never to return, comma-separated"),
+    genre_only: bool = typer.Option(False, help="MOVIE_BY_GENRE: return only items of that genre"),
 ):
     """Top-K with titles and scores (log-probabilities), in-process from a checkpoint or from a server."""
     from lsrec.tokenizer.checkpoint import user_test_case
@@ -53,7 +54,7 @@ def recommend_command(
         title = f"{task} for user {user}, history of"
     else:
         history = _split_ids(items)
-    recs = recommender.recommend(history, k, task, genre, rating, item, _split_ids(exclude))
+    recs = recommender.recommend(history, k, task, genre, rating, item, _split_ids(exclude), genre_only)
     source = f" (served by {url})" if url else ""
     console.print(recommendations_table(f"{title} {len(history)} items{source}",
                                         [(r.item, r.title, r.score) for r in recs]))

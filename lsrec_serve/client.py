@@ -11,8 +11,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 from lsrec.tokenizer.checkpoint import is_checkpoint, load_metadata
 from lsrec.tokenizer.errors import LSRecError
+from lsrec.tokenizer.vocab import DEFAULT_LAYOUT
 
-from .query import EXCLUDE_ARG, Query, Recommendation, answer_of
+from .query import Query, Recommendation, answer_of
 
 MASKED = -9999.0  # vLLM's JSON stand-in for a -inf logprob: a masked token
 
@@ -32,6 +33,8 @@ class LSRecClient:
         folder = checkpoint or getattr(model, "root", None)
         # Titles come from the checkpoint's metadata when its folder is readable from here.
         self.meta = load_metadata(folder) if folder and is_checkpoint(folder) else None
+        # Prompts go out in the model's layout; without its folder, `lsrec serve` rewrites the default one.
+        self.layout = self.meta.tokenizer.layout if self.meta else DEFAULT_LAYOUT
 
     def _call(self, request):
         import openai
@@ -47,9 +50,10 @@ class LSRecClient:
 
     def top_tokens(self, query: Query) -> list[tuple[str, float]]:
         """(token, logprob) pairs, best first, masked tokens dropped."""
-        extra = {"vllm_xargs": {EXCLUDE_ARG: list(query.exclude)}} if query.exclude else None
+        xargs = query.vllm_xargs()
+        extra = {"vllm_xargs": xargs} if xargs else None
         response = self._call(lambda: self.openai.completions.create(
-            model=self.model, prompt=query.prompt_text(), max_tokens=1, temperature=0.0, logprobs=query.k,
+            model=self.model, prompt=query.prompt_text(self.layout), max_tokens=1, temperature=0.0, logprobs=query.k,
             extra_body=extra))
         top = response.choices[0].logprobs.top_logprobs[0]
         ranked = sorted(((t.strip(), lp) for t, lp in top.items() if lp is not None and math.isfinite(lp) and lp > MASKED),
@@ -57,10 +61,12 @@ class LSRecClient:
         return ranked[: query.k]
 
     def recommend(self, history: list[str], k: int = 10, task: str = "RECOMMEND", genre: str | None = None,
-                  rating: float | None = None, item: str | None = None, exclude=()) -> list[Recommendation]:
+                  rating: float | None = None, item: str | None = None, exclude=(),
+                  genre_only: bool = False) -> list[Recommendation]:
         """Top-k answers in rank order: items (RECOMMEND, MOVIE_BY_GENRE, RECOMMEND_RATING), genres
-        (RECOMMEND_GENRE) or a rating distribution (RATE_MOVIE). History items are never returned."""
-        query = Query.make(history, k, task, genre, rating, item, exclude)
+        (RECOMMEND_GENRE) or a rating distribution (RATE_MOVIE). History items are never returned;
+        with genre_only, a MOVIE_BY_GENRE answer holds items of that genre only."""
+        query = Query.make(history, k, task, genre, rating, item, exclude, genre_only)
         return [Recommendation(*answer_of(token, self.meta), score) for token, score in self.top_tokens(query)]
 
     def rank(self, histories: list[list[str]], k: int) -> list[list[tuple[str, float]]]:

@@ -3,14 +3,16 @@
 - `LSRecLogitsProcessor`, registered under the `vllm.logits_processors` entry point, so every vLLM
   server in an environment with `lsrec` installed loads it. For an LSRec checkpoint it lets each
   prompt be answered only by its task's token family, minus every item in the prompt and the items
-  a request excludes (`vllm_xargs={"lsrec_exclude": [item ids]}`): the same rule as offline
+  a request excludes (`vllm_xargs={"lsrec_exclude": [item ids]}`), and, for a MOVIE_BY_GENRE prompt
+  with `"lsrec_genre_only": true`, every item outside the asked genre: the same rule as offline
   evaluation (lsrec.tokenizer.prompts.answer_rule). For any other model it does nothing.
   One class serves both model runners: V1 (CPU; rows keyed by batch index, `BatchUpdate`) and Model
   Runner V2 (the GPU default; rows keyed by request slot, `add_request` / `apply(logits, ctx)`).
 - `LSRecRequestGuard`, an ASGI middleware (`--middleware lsrec.serve.vllm_plugin.LSRecRequestGuard`,
   added by `lsrec serve`): checks completion prompts against the catalogue before vLLM tokenizes
-  them, so a bad request gets HTTP 400 naming the bad value, and keeps the most recent items of a
-  history longer than the context (the dropped ones stay masked).
+  them, so a bad request gets HTTP 400 naming the bad value, rewrites a prompt in either layout into
+  the model's, and keeps the most recent items of a history longer than the context (the dropped
+  ones stay masked).
 """
 
 from __future__ import annotations
@@ -25,10 +27,10 @@ from vllm.v1.worker.gpu.sample.logits_processor import LogitsProcessor as V2Logi
 
 from lsrec.tokenizer.checkpoint import is_checkpoint, load_metadata
 from lsrec.tokenizer.errors import LSRecError
-from lsrec.tokenizer.prompts import answer_rule, parse_prompt
+from lsrec.tokenizer.prompts import answer_rule, genre_item_ids, parse_prompt
 from lsrec.tokenizer.vocab import item_token
 
-from .query import EXCLUDE_ARG
+from .query import EXCLUDE_ARG, GENRE_ONLY_ARG
 
 LOGPROBS_FLAG = "--logprobs-mode processed_logprobs"
 
@@ -39,13 +41,20 @@ def _tokenizer_for(model_path: str):
     return load_metadata(model_path).tokenizer if is_checkpoint(model_path) else None
 
 
+@lru_cache(maxsize=4)
+def _genre_items_for(model_path: str) -> dict[int, set[int]]:
+    """Genre token id -> item token ids of a served LSRec checkpoint's catalogue."""
+    return genre_item_ids(_tokenizer_for(model_path), load_metadata(model_path).catalogue)
+
+
 class LSRecLogitsProcessor(V1LogitsProcessor, V2LogitsProcessor):
     """Masks, per request, every token the shared answer rule forbids. State is a dense boolean
     `banned[row, vocab]` plus `active[row]`; rows are batch indices (V1) or request slots (V2)."""
 
     def __init__(self, vllm_config, *runner_args):
         model_config = vllm_config.model_config
-        self.tok = _tokenizer_for(str(model_config.model))
+        self.model_path = str(model_config.model)
+        self.tok = _tokenizer_for(self.model_path)
         if self.tok is None:
             return  # not an LSRec checkpoint: inert
         if model_config.logprobs_mode != "processed_logprobs":
@@ -67,9 +76,11 @@ class LSRecLogitsProcessor(V1LogitsProcessor, V2LogitsProcessor):
         """Runs in the frontend for every request to every model: a ValueError fails that request
         only (HTTP 400)."""
         extra = params.extra_args or {}
-        unknown = sorted(k for k in extra if k.startswith("lsrec_") and k != EXCLUDE_ARG)
+        unknown = sorted(k for k in extra if k.startswith("lsrec_") and k not in (EXCLUDE_ARG, GENRE_ONLY_ARG))
         if unknown:
-            raise ValueError(f"unknown LSRec argument {unknown[0]!r}; the only one is {EXCLUDE_ARG!r}")
+            raise ValueError(f"unknown LSRec argument {unknown[0]!r}; LSRec's are {EXCLUDE_ARG!r} and {GENRE_ONLY_ARG!r}")
+        if not isinstance(extra.get(GENRE_ONLY_ARG, False), bool):
+            raise ValueError(f"{GENRE_ONLY_ARG} must be true or false, got {extra[GENRE_ONLY_ARG]!r}")
         value = extra.get(EXCLUDE_ARG)
         if value is None:
             return
@@ -86,9 +97,11 @@ class LSRecLogitsProcessor(V1LogitsProcessor, V2LogitsProcessor):
     def _banned_row(self, prompt_ids, params) -> torch.Tensor:
         tok = self.tok
         # Unknown ids were refused by the guard; without it they exclude nothing (no such item exists).
-        tokens = (item_token(str(i)) for i in (params.extra_args or {}).get(EXCLUDE_ARG) or [])
+        extra = params.extra_args or {}
+        tokens = (item_token(str(i)) for i in extra.get(EXCLUDE_ARG) or [])
         exclude = [tok.token_to_id[t] for t in tokens if t in tok.token_to_id]
-        family, banned = answer_rule(tok, prompt_ids or [], exclude)
+        genre_items = _genre_items_for(self.model_path) if extra.get(GENRE_ONLY_ARG) else None
+        family, banned = answer_rule(tok, prompt_ids or [], exclude, genre_items)
         row = torch.ones(self.vocab_size, dtype=torch.bool)
         row[family.start : family.stop] = False
         if banned:
@@ -194,6 +207,8 @@ def _checked_body(tok, raw: bytes) -> bytes:
     fitted, dropped = [], set()
     for p in prompts:
         parsed = parse_prompt(tok, p)
+        if extra.get(GENRE_ONLY_ARG) and parsed.task != "MOVIE_BY_GENRE":
+            raise LSRecError(f"{GENRE_ONLY_ARG} applies to MOVIE_BY_GENRE prompts; this one is {parsed.task}")
         fitted.append(parsed.ids)
         dropped.update(parsed.dropped_items)
     if dropped:

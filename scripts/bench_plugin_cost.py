@@ -34,7 +34,7 @@ def main():
     tok = _tokenizer_for(checkpoint)
     histories = [c.history[-193:] for c in split_cases(data_for_checkpoint(checkpoint))]
     longest = max(histories, key=len)
-    body = json.dumps({"model": checkpoint, "prompt": Query.make(longest, 10).prompt_text(), "max_tokens": 1,
+    body = json.dumps({"model": checkpoint, "prompt": Query.make(longest, 10).prompt_text(tok.layout), "max_tokens": 1,
                        "logprobs": 10}).encode()
     vocab = len(tok.id_to_token)
     config = SimpleNamespace(model_config=SimpleNamespace(model=checkpoint, logprobs_mode="processed_logprobs",

@@ -57,7 +57,8 @@ def untrained_checkpoint(data) -> Path:
         tok = data.tokenizer
         model = build_model("medium", len(data.vocab), seed=0, pad_id=tok.pad_id, bos_id=tok.bos_id, eos_id=tok.eos_id)
         save_model(model, data, folder, {"name": folder.name, "architecture": "llama", "preset": "medium",
-                                         "tasks": ["RECOMMEND"], "untrained": True})
+                                         "tasks": ["RECOMMEND"], "prompt_layout": tok.layout,
+                                         "untrained": True})
     return folder
 
 

@@ -159,8 +159,42 @@ def test_copies_recipe_trains_through_the_cli(workspace):
     ckpt = workspace / "checkpoints/tiny-copies"
     saved = json.loads((ckpt / "lsrec.json").read_text())["train_config"]
     assert (saved["start_copies"], saved["lr_scheduler"], saved["init"]) == (32, "cosine", "xavier")
+    from lsrec.tokenizer.vocab import DEFAULT_LAYOUT
+    assert json.loads((ckpt / "lsrec.json").read_text())["prompt_layout"] == saved["prompt_layout"] == DEFAULT_LAYOUT
     run("eval", str(ckpt), cwd=workspace)
     assert 0.0 <= json.loads((ckpt / "eval_test.json").read_text())["all_users"]["NDCG@10"] <= 1.0
+
+
+@pytest.mark.parametrize("layout", ["history-first", "task-first"])
+def test_each_prompt_layout_trains_ranks_and_recommends(workspace, layout):
+    """A checkpoint records its prompt layout; evaluation and `lsrec recommend` build its prompts in it."""
+    from lsrec.bench.lsrec_ranker import OfflineRecommender
+    from lsrec.tokenizer.prompts import parse_prompt
+
+    name = f"tiny-{layout}"
+    run("train", *TRAIN, "--multitask", "--prompt-layout", layout, "--max-epochs", "1", "--name", name, cwd=workspace)
+    ckpt = workspace / "checkpoints" / name
+    meta = json.loads((ckpt / "lsrec.json").read_text())
+    assert meta["prompt_layout"] == meta["train_config"]["prompt_layout"] == layout
+    run("eval", str(ckpt), cwd=workspace)
+    valid = json.loads((ckpt / "eval_test.json").read_text())
+    assert 0.0 <= valid["all_users"]["NDCG@10"] <= 1.0
+    # the auxiliary tasks it was trained on are measured too, each beside its baseline
+    assert len(meta["tasks"]) == 5 and set(valid["aux_tasks"]) == set(meta["tasks"]) - {"RECOMMEND"}
+    assert 0.0 <= valid["aux_tasks"]["MOVIE_BY_GENRE"]["genre_precision@10"] <= 1.0
+    recommender = OfflineRecommender(ckpt)
+    assert recommender.tok.layout == layout
+    history = recommender.tok.vocab.items[:5]
+    top = recommender.recommend(history, k=5)
+    assert len(top) == 5 and not {r.item for r in top} & set(history)
+    # the prompt it ranked reads in the checkpoint's layout
+    [row] = recommender.ranker.rank_ids([parse_prompt(recommender.tok, " ".join(
+        ["[BOS]", *[f"item_{i}" for i in history], "[TASK]", "[RECOMMEND]", "[START]"])).ids], [[]], 5)
+    assert [recommender.tok.item_of(t) for t, _ in row] == [r.item for r in top]
+    # a MOVIE_BY_GENRE answer kept to its genre
+    genre = recommender.meta.catalogue[history[0]]["genres"][0]
+    kept = recommender.recommend(history, k=5, task="MOVIE_BY_GENRE", genre=genre, genre_only=True)
+    assert kept and all(genre in recommender.meta.catalogue[r.item]["genres"] for r in kept)
 
 
 def test_train_speed_times_real_steps(workspace):

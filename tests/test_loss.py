@@ -2,6 +2,7 @@
 computed on packed rows exactly as on one padded row per example."""
 
 import math
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -27,6 +28,9 @@ def test_label_loss_by_hand():
 
 
 START, EOS = 5, 2
+# a task-first tokenizer over these ids: [BOS] 1, [TASK] 3, [ARGUMENTS] 4
+TOK = SimpleNamespace(layout="task-first", bos_id=1, task_marker_id=3, arguments_id=4, start_id=START,
+                      task_id={"RECOMMEND": REC}.__getitem__)
 
 
 def _examples():
@@ -41,13 +45,13 @@ def _examples():
         example = {"input_ids": ids, "labels": labels}
         if task == REC:
             labels[5:4 + n_history] = history[1:]  # every next item of the history
-            example = start_copies(example, START, 3)
+            example = start_copies(example, TOK, 3)
         examples.append(example)
     return examples
 
 
 def test_packing_fills_rows_first_fit_longest_first():
-    collator = PackedCollator(pad_id=0, recommend_id=REC, aux_weight=0.5)
+    collator = PackedCollator(pad_id=0, recommend_id=REC, task_marker_id=3, aux_weight=0.5)
     examples = _examples()
     assert [len(e["input_ids"]) for e in examples] == [19, 8, 13, 8, 9]
     assert collator.rows([19, 8, 13, 8, 9]) == [[0], [2], [4, 1], [3]]
@@ -55,7 +59,7 @@ def test_packing_fills_rows_first_fit_longest_first():
     assert batch["input_ids"].shape == (4, 19)
     assert batch["segments"][2].tolist() == [0] * 9 + [1] * 8 + [-1] * 2
     assert set(batch["label_weights"][2].tolist()) == {0.5, 0.0}  # auxiliary labels weigh aux_weight
-    unpacked = PackedCollator(pad_id=0, recommend_id=REC, aux_weight=0.5, pack=False)(_examples())
+    unpacked = PackedCollator(pad_id=0, recommend_id=REC, task_marker_id=3, aux_weight=0.5, pack=False)(_examples())
     assert unpacked["input_ids"].shape == (5, 19)
     assert (batch["labels"] != IGNORE).sum() == (unpacked["labels"] != IGNORE).sum()
 
@@ -70,7 +74,7 @@ def test_packed_rows_give_the_loss_and_gradients_of_padded_rows(start_id):
     model = build_model("small", 40, seed=0, attention_dropout=0.0)
 
     def loss_and_grads(pack: bool):
-        batch = PackedCollator(pad_id=0, recommend_id=REC, aux_weight=0.5, pack=pack)(_examples())
+        batch = PackedCollator(pad_id=0, recommend_id=REC, task_marker_id=3, aux_weight=0.5, pack=pack)(_examples())
         mask, positions = start_attention(batch["input_ids"], start_id, torch.float32, batch["segments"])
         hidden = model.model(input_ids=batch["input_ids"], attention_mask=mask, position_ids=positions)
         loss = label_loss(hidden.last_hidden_state, model.lm_head, batch["labels"], batch["label_weights"])
@@ -82,7 +86,7 @@ def test_packed_rows_give_the_loss_and_gradients_of_padded_rows(start_id):
     for a, b in zip(packed[1], padded[1]):
         torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
     # and a broken mask (segments ignored) would show
-    batch = PackedCollator(pad_id=0, recommend_id=REC, aux_weight=0.5)(_examples())
+    batch = PackedCollator(pad_id=0, recommend_id=REC, task_marker_id=3, aux_weight=0.5)(_examples())
     mask, positions = start_attention(batch["input_ids"], start_id, torch.float32)
     hidden = model.model(input_ids=batch["input_ids"], attention_mask=mask, position_ids=positions)
     leaky = label_loss(hidden.last_hidden_state, model.lm_head, batch["labels"], batch["label_weights"])
@@ -127,7 +131,8 @@ def test_chunked_loss_equals_plain_cross_entropy(prepared_ml100k, tmp_path):
     def with_grads(loss):
         return loss.detach(), torch.autograd.grad(loss, params)
 
-    mask, positions = start_attention(batch["input_ids"], trainer.start_id, torch.float32, batch["segments"])
+    mask, positions = start_attention(batch["input_ids"], trainer.start_id, torch.float32, batch["segments"],
+                                      trainer.copy_group)
     logits = model(input_ids=batch["input_ids"], attention_mask=mask, position_ids=positions).logits
     plain = with_grads(F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), batch["labels"][:, 1:].reshape(-1)))
     chunked = with_grads(trainer.compute_loss(model, batch))

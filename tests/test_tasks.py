@@ -253,24 +253,30 @@ def test_unknown_init_is_refused():
         TrainConfig(adam_beta2=1.0)
 
 
-def test_every_start_copy_sees_exactly_the_prompt_of_its_cut(prepared_ml100k):
+@pytest.mark.parametrize("layout", ["task-first", "history-first"])
+def test_every_start_copy_sees_exactly_the_prompt_of_its_cut(prepared_ml100k, layout):
     """Each [START] of a start_copies row scores like a lone [START] after its first k items."""
     import torch
 
-    from lsrec.tokenizer.prompts import prompt_ids
+    from lsrec.tokenizer.prompts import prompt_frame, prompt_ids
+    from lsrec.tokenizer.vocab import ItemTokenizer
     from lsrec.models.llama import build_model
-    from lsrec.train.tasks import start_attention, start_copies
+    from lsrec.train.tasks import copy_group, start_attention, start_copies
 
     _, data = prepared_ml100k
-    tok = data.tokenizer
+    tok = ItemTokenizer(data.vocab, layout)
+    group = len(copy_group(tok))
+    assert group == {"task-first": 1, "history-first": 3}[layout]
     model = build_model("small", len(data.vocab), seed=0, pad_id=tok.pad_id).eval()
-    examples = build_examples(data, ["RECOMMEND", "RECOMMEND_RATING"], all_positions=True)
+    examples = build_examples(data, ["RECOMMEND", "RECOMMEND_RATING"], all_positions=True, tok=tok)
     recommend, auxiliary = examples[0], examples[1]
-    n_history = len(recommend["input_ids"]) - 7
-    history = recommend["input_ids"][4:4 + n_history]
+    n_prefix = len(prompt_frame(tok, "RECOMMEND")[0])
+    n_history = len(recommend["input_ids"]) - n_prefix - group - 2
+    history = recommend["input_ids"][n_prefix:n_prefix + n_history]
+    assert all(i in tok.item_range for i in history)
     sequence = history + [recommend["input_ids"][-2]]
     for copies in (1, 3, 500):
-        row = start_copies(recommend, tok.start_id, copies)
+        row = start_copies(recommend, tok, copies)
         m = min(copies, n_history)
         assert row["input_ids"].count(tok.start_id) == m
         if copies == 1:  # one copy is the example itself
@@ -278,21 +284,24 @@ def test_every_start_copy_sees_exactly_the_prompt_of_its_cut(prepared_ml100k):
         # the copy for cut k answers the (k+1)-th item; the item positions keep their labels
         starts = [i for i, t in enumerate(row["input_ids"]) if t == tok.start_id]
         assert [row["labels"][i + 1] for i in starts] == sequence[n_history - m + 1:]
-        assert row["labels"][:4 + n_history] == recommend["labels"][:4 + n_history]
+        assert row["labels"][:n_prefix + n_history] == recommend["labels"][:n_prefix + n_history]
+        assert sum(label != -100 for label in row["labels"][n_prefix + n_history:]) == m
 
         # a batch of the long row and a padded auxiliary row, as the collator gives it
         width = max(len(row["input_ids"]), len(auxiliary["input_ids"]))
         batch = torch.full((2, width), tok.pad_id)
         batch[0, :len(row["input_ids"])] = torch.tensor(row["input_ids"])
         batch[1, :len(auxiliary["input_ids"])] = torch.tensor(auxiliary["input_ids"])
-        mask, positions = start_attention(batch, tok.start_id, torch.float32)
+        mask, positions = start_attention(batch, tok.start_id, torch.float32, group=group)
         with torch.no_grad():
             logits = model(input_ids=batch, attention_mask=mask, position_ids=positions).logits
             for j in {0, m // 2, m - 1}:
                 k = n_history - m + 1 + j  # items seen by the j-th copy
                 alone = torch.tensor([prompt_ids(tok, "RECOMMEND", history[:k])])
-                expected = model(input_ids=alone).logits[0, -1]
-                torch.testing.assert_close(logits[0, starts[j]], expected, atol=1e-4, rtol=1e-4)
+                expected = model(input_ids=alone).logits[0]
+                # every token of the copy, not only its [START], is the lone prompt's
+                got = logits[0, starts[j] - group + 1:starts[j] + 1]
+                torch.testing.assert_close(got, expected[-group:], atol=1e-4, rtol=1e-4)
             # a row with one [START] is plain causal attention
             aux_len = len(auxiliary["input_ids"])
             plain = model(input_ids=batch[1:, :aux_len]).logits[0]
@@ -305,3 +314,22 @@ def test_start_copies_must_not_be_negative():
 
     with pytest.raises(LSRecError, match="start_copies must be"):
         TrainConfig(start_copies=-1)
+
+
+@pytest.mark.parametrize("layout", ["task-first", "history-first"])
+def test_collator_weighs_labels_by_the_task_in_either_layout(prepared_ml100k, layout):
+    """aux_weight falls on the auxiliary tasks' labels, RECOMMEND's keep weight 1, wherever the layout
+    puts the task token (and with [START] copies repeating it)."""
+    from lsrec.tokenizer.vocab import ItemTokenizer
+    from lsrec.train.tasks import PackedCollator, start_copies
+
+    _, data = prepared_ml100k
+    tok = ItemTokenizer(data.vocab, layout)
+    examples = build_examples(data, list(ALL_TASKS), all_positions=True, tok=tok)[:10]
+    examples = [start_copies(e, tok, 4) if e["task"] == "RECOMMEND" else e for e in examples]
+    batch = PackedCollator(tok.pad_id, tok.task_id("RECOMMEND"), tok.task_marker_id, aux_weight=0.25,
+                           pack=False)(examples)
+    for row, example in enumerate(examples):
+        labelled = batch["labels"][row] != IGNORE
+        expected = 1.0 if example["task"] == "RECOMMEND" else 0.25
+        assert set(batch["label_weights"][row][labelled].tolist()) == {expected}, example["task"]

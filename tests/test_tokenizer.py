@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from lsrec.tokenizer.errors import LSRecError
@@ -203,3 +205,100 @@ def test_answer_rule_by_family(prepared_ml100k):
     family, banned = answer_rule(tok, prompt_ids(tok, "RECOMMEND_RATING", history, rating))
     assert family == range(*fam["items"]) and banned == set(history)
 
+
+
+# ------------------------------------------------------------------------------- prompt layouts
+
+
+def test_history_first_prompts_read_as_paper_table_2(prepared_ml100k):
+    """`BOS m_1 ... m_n TASK <task> [ARGUMENTS <arg>] START`, for each of the five tasks."""
+    from lsrec.tokenizer.vocab import ItemTokenizer
+
+    tok = ItemTokenizer(prepared_ml100k[1].vocab, "history-first")
+    history = [tok.item_range.start, tok.item_range.start + 1]
+    movie, genre, rating = tok.item_range.start + 2, tok.genre_range.start, tok.rating_range.start
+    read = {
+        "RECOMMEND": (None, []),
+        "RECOMMEND_GENRE": (None, []),
+        "RATE_MOVIE": (movie, [tok.arguments_id, movie]),
+        "MOVIE_BY_GENRE": (genre, [tok.arguments_id, genre]),
+        "RECOMMEND_RATING": (rating, [tok.arguments_id, rating]),
+    }
+    for task, (argument, tail) in read.items():
+        expected = [tok.bos_id, *history, tok.task_marker_id, tok.task_id(task), *tail, tok.start_id]
+        assert prompt_ids(tok, task, history, argument) == expected, task
+        # the same family rule whichever layout
+        task_first = prompt_ids(ItemTokenizer(tok.vocab, "task-first"), task, history, argument)
+        assert answer_rule(tok, expected, [movie]) == answer_rule(tok, task_first, [movie])
+
+
+@pytest.mark.parametrize("with_argument", [False, True])
+def test_history_first_keeps_most_recent_items_within_context(prepared_ml100k, with_argument):
+    from lsrec.tokenizer.vocab import ItemTokenizer
+
+    tok = ItemTokenizer(prepared_ml100k[1].vocab, "history-first")
+    history = [tok.item_range.start + k % len(tok.item_range) for k in range(500)]
+    argument = tok.genre_range.start if with_argument else None
+    ids = prompt_ids(tok, "MOVIE_BY_GENRE" if with_argument else "RECOMMEND", history, argument)
+    assert len(ids) + 2 == CONTEXT_LENGTH  # the whole context, answer and [EOS] included
+    kept = 192 if with_argument else 194
+    assert ids[1:1 + kept] == history[-kept:] and ids[1 + kept] == tok.task_marker_id
+
+
+@pytest.mark.parametrize("model_layout", ["history-first", "task-first"])
+@pytest.mark.parametrize("sent_layout", ["history-first", "task-first"])
+def test_a_prompt_in_either_layout_is_read_in_the_models(prepared_ml100k, model_layout, sent_layout):
+    """What the server's guard does: any well-formed prompt comes out in the model's own layout,
+    fitted to the context, the items that did not fit named."""
+    from lsrec.serve.query import Query
+    from lsrec.tokenizer.prompts import parse_prompt
+    from lsrec.tokenizer.vocab import ItemTokenizer
+
+    vocab = prepared_ml100k[1].vocab
+    tok = ItemTokenizer(vocab, model_layout)
+    items = (vocab.items * 3)[:250]
+    for task, argument in (("RECOMMEND", {}), ("RECOMMEND_GENRE", {}), ("MOVIE_BY_GENRE", {"genre": vocab.genres[2]}),
+                           ("RATE_MOVIE", {"item": vocab.items[5]}), ("RECOMMEND_RATING", {"rating": vocab.ratings[-1]})):
+        for history in (items[:7], items):
+            query = Query.make(history, 10, task, **argument)
+            parsed = parse_prompt(tok, query.prompt_text(sent_layout))
+            assert parsed.task == task
+            assert parsed.ids == query.prompt_ids(tok)
+            assert parsed.ids[-1] == tok.start_id
+            assert (parsed.ids[1] == tok.task_marker_id) == (model_layout == "task-first")
+            n_kept = sum(i in tok.item_range for i in parsed.ids) - int(task == "RATE_MOVIE")
+            assert parsed.dropped_items == history[: len(history) - n_kept]
+
+
+def test_malformed_history_first_prompts_name_the_problem(prepared_ml100k):
+    from lsrec.tokenizer.errors import LSRecError
+    from lsrec.tokenizer.prompts import parse_prompt
+    from lsrec.tokenizer.vocab import ItemTokenizer
+
+    vocab = prepared_ml100k[1].vocab
+    tok = ItemTokenizer(vocab, "history-first")
+    item = f"item_{vocab.items[0]}"
+    cases = {
+        f"[BOS] {item} [START]": "a prompt must read",
+        f"[BOS] {item} [TASK] [START]": "a prompt must read",
+        "[BOS] [TASK] [RECOMMEND] [START]": "history is empty",
+        f"[BOS] {item} [TASK] [MOVIE_BY_GENRE] [START]": "needs [ARGUMENTS] and one genre",
+        f"[BOS] {item} [TASK] [RATE_MOVIE] [ARGUMENTS] genre_{vocab.genres[0]} [START]": "needs [ARGUMENTS] and one item",
+        f"[BOS] {item} [TASK] [RECOMMEND] [ARGUMENTS] {item} [START]": "takes no argument",
+        f"[BOS] genre_{vocab.genres[0]} {item} [TASK] [RECOMMEND] [START]": "is not an item",
+    }
+    for prompt, message in cases.items():
+        with pytest.raises(LSRecError, match=re.escape(message)):
+            parse_prompt(tok, prompt)
+
+
+def test_checkpoints_carry_their_prompt_layout(prepared_ml100k, tmp_path):
+    from lsrec.tokenizer.checkpoint import CheckpointMeta
+    from lsrec.tokenizer.errors import LSRecError
+    from lsrec.tokenizer.vocab import ItemTokenizer
+
+    raw = {"vocabulary": prepared_ml100k[1].vocab.to_json()}
+    assert CheckpointMeta(tmp_path, raw).tokenizer.layout == "task-first"  # written before the field
+    assert CheckpointMeta(tmp_path, {**raw, "prompt_layout": "history-first"}).tokenizer.layout == "history-first"
+    with pytest.raises(LSRecError, match="prompt layout: unknown 'sideways'"):
+        ItemTokenizer(prepared_ml100k[1].vocab, "sideways")

@@ -187,6 +187,7 @@ def test_refuses_raw_logprobs(ckpt):
     ({"lsrec_exclude": ["a b"]}, "not an item id"),
     ({"lsrec_exclude": [True]}, "not an item id"),
     ({"lsrec_exlcude": ["5"]}, "unknown LSRec argument 'lsrec_exlcude'"),
+    ({"lsrec_genre_only": "yes"}, "must be true or false"),
 ])
 def test_validate_params_rejects_malformed_arguments(extra, message):
     with pytest.raises(ValueError, match=message):
@@ -264,3 +265,59 @@ def test_guard_passes_other_models_and_paths_through(ckpt, tmp_path):
     folder, _ = ckpt
     status, body = guard_call(folder, {"messages": []}, path="/v1/chat/completions")
     assert status == 200 and body == {"messages": []}
+
+
+def test_genre_only_keeps_a_movie_by_genre_answer_to_its_genre(ckpt, prepared_ml100k):
+    """`lsrec_genre_only`: the plugin masks every item outside the asked genre (and the history), the
+    same rule as the offline ranker; other prompts of the batch keep their own masks."""
+    from lsrec.tokenizer.prompts import genre_item_ids
+
+    vllm_plugin._genre_items_for.cache_clear()
+    _, data = prepared_ml100k
+    folder, tok = ckpt
+    genre = data.vocab.genres[1]
+    of_genre = {tok.item_id(i) for i, entry in data.catalogue.items() if genre in (entry.get("genres") or [])}
+    assert 0 < len(of_genre) < len(tok.item_range)
+    items = [tok.item_id(i) for i in data.vocab.items[:4]]
+    prompts = [prompt_ids(tok, "MOVIE_BY_GENRE", items, tok.genre_id(genre)), prompt_ids(tok, "RECOMMEND", items)]
+    proc = v1_processor(ckpt)
+    genre_only = SamplingParams(max_tokens=1, extra_args={"lsrec_genre_only": True})
+    proc.update_state(BatchUpdate(batch_size=2, removed=[], moved=[],
+                                  added=[(0, genre_only, prompts[0], []), (1, genre_only, prompts[1], [])]))
+    logits = torch.zeros(2, len(tok.id_to_token))
+    out = proc.apply(logits.clone())
+    allowed = {i for i in range(out.shape[1]) if out[0, i] > NEG}
+    assert allowed == of_genre - set(items)
+    family, banned = answer_rule(tok, prompts[0], [], genre_item_ids(tok, data.catalogue))
+    assert allowed == set(family) - banned
+    # a RECOMMEND prompt has no genre to keep to: its mask is the plain one
+    assert torch.equal(out[1], expected_row(tok, prompts[1], logits[1]))
+
+
+def test_guard_refuses_genre_only_without_a_genre_prompt(ckpt):
+    folder, tok = ckpt
+    prompt = "[BOS] [TASK] [RECOMMEND] [ARGUMENTS] item_{} [START]".format(tok.vocab.items[0])
+    status, error = guard_call(folder, {"model": "m", "prompt": prompt, "vllm_xargs": {"lsrec_genre_only": True}})
+    assert status == 400 and "applies to MOVIE_BY_GENRE prompts; this one is RECOMMEND" in error
+
+
+def test_guard_rewrites_either_layout_into_the_models(ckpt, tmp_path):
+    """A history-first checkpoint gets a task-first prompt in its own layout, and the other way round."""
+    from lsrec.tokenizer.checkpoint import load_metadata
+    from lsrec.tokenizer.vocab import ItemTokenizer
+
+    folder, tok = ckpt
+    raw = load_metadata(folder).raw
+    history_first = tmp_path / "history-first"
+    history_first.mkdir()
+    write_metadata(history_first, {**raw, "prompt_layout": "history-first"})
+    vllm_plugin._tokenizer_for.cache_clear()
+    items = [f"item_{i}" for i in tok.vocab.items[:3]]
+    task_first_text = "[BOS] [TASK] [RECOMMEND] [ARGUMENTS] " + " ".join(items) + " [START]"
+    history_first_text = "[BOS] " + " ".join(items) + " [TASK] [RECOMMEND] [START]"
+    ids = [tok.token_to_id[i] for i in items]
+    for text in (task_first_text, history_first_text):
+        status, body = guard_call(history_first, {"model": "m", "prompt": text})
+        assert status == 200 and body["prompt"] == prompt_ids(ItemTokenizer(tok.vocab, "history-first"), "RECOMMEND", ids)
+        status, body = guard_call(folder, {"model": "m", "prompt": text})
+        assert status == 200 and body["prompt"] == prompt_ids(tok, "RECOMMEND", ids)

@@ -41,7 +41,9 @@ class CheckpointMeta:
 
     @property
     def tokenizer(self) -> ItemTokenizer:
-        return ItemTokenizer(self.vocab)
+        """The item tokenizer in the prompt layout the model was trained with (task-first for folders
+        written before the field existed)."""
+        return ItemTokenizer(self.vocab, self.raw.get("prompt_layout", "task-first"))
 
     @property
     def catalogue(self) -> dict[str, dict]:

@@ -16,6 +16,10 @@ from .errors import LSRecError
 BOS, EOS, PAD, TASK, ARGUMENTS, START = "[BOS]", "[EOS]", "[PAD]", "[TASK]", "[ARGUMENTS]", "[START]"
 SPECIAL_TOKENS = [PAD, BOS, EOS, TASK, ARGUMENTS, START]
 # Paper Table 2: the five tasks.
+# Where the task goes in a prompt (lsrec.tokenizer.prompts): after the history, as the paper's Table 2
+# ("history-first"), or before it ("task-first", what checkpoints written before the choice existed use).
+PROMPT_LAYOUTS = ("history-first", "task-first")
+DEFAULT_LAYOUT = "task-first"
 TASKS = ["RECOMMEND", "RECOMMEND_GENRE", "RATE_MOVIE", "MOVIE_BY_GENRE", "RECOMMEND_RATING"]
 
 
@@ -77,8 +81,10 @@ class Vocabulary:
 class ItemTokenizer:
     """Maps item ids, genres, ratings and tasks to token ids and back; unknown values are errors."""
 
-    def __init__(self, vocab: Vocabulary):
-        self.vocab = vocab
+    def __init__(self, vocab: Vocabulary, layout: str = DEFAULT_LAYOUT):
+        if layout not in PROMPT_LAYOUTS:
+            raise LSRecError(f"prompt layout: unknown {layout!r}; choose one of {', '.join(PROMPT_LAYOUTS)}")
+        self.vocab, self.layout = vocab, layout
         self.token_to_id = {tok: i for i, tok in enumerate(vocab.tokens)}
         self.id_to_token = vocab.tokens
         fam = vocab.families

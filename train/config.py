@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 
 from lsrec.tokenizer.checkpoint import CHECKPOINTS
 from lsrec.tokenizer.errors import LSRecError, require_at_least_one
+from lsrec.tokenizer.vocab import DEFAULT_LAYOUT, PROMPT_LAYOUTS, ItemTokenizer
 
 from lsrec.models.llama import INITS, PRESETS
 
@@ -29,6 +30,9 @@ class TrainConfig:
     name: str | None = field(default=None, metadata={"help": "checkpoint name; default lsrec-<preset>[-mt]"})
     output_dir: str = field(default=CHECKPOINTS, metadata={"help": "best checkpoint goes to <output_dir>/<name>"})
     runs_dir: str = field(default="runs", metadata={"help": "trainer state for resuming goes to <runs_dir>/<name>"})
+    prompt_layout: str = field(default=DEFAULT_LAYOUT, metadata={"help": "where the task goes in a prompt: "
+                                                     "history-first (paper Table 2: the history, then the task) "
+                                                     "or task-first (the task, then the history)"})
     all_positions: bool = field(default=True, metadata={"help": "also learn every next item of the history (SASRec-style)"})
     aux_history: int = field(default=0, metadata={"help": "most recent items in the auxiliary tasks' prompts "
                                                  "(0: the whole history, as the paper)"})
@@ -84,10 +88,16 @@ class TrainConfig:
             raise LSRecError(f"init: unknown {self.init!r}; choose one of {', '.join(INITS)}")
         if not 0 < self.adam_beta2 < 1:
             raise LSRecError(f"adam_beta2 must be in (0, 1) (got {self.adam_beta2})")
+        if self.prompt_layout not in PROMPT_LAYOUTS:
+            raise LSRecError(f"prompt_layout: unknown {self.prompt_layout!r}; choose one of {', '.join(PROMPT_LAYOUTS)}")
         if self.chunked_loss not in ("auto", "on", "off"):
             raise LSRecError(f"chunked_loss: unknown {self.chunked_loss!r}; choose auto, on or off")
         if self.name is None:
             self.name = f"lsrec-{self.preset}{'-mt' if self.multitask else ''}"
+
+    def tokenizer(self, data) -> ItemTokenizer:
+        """The prepared data's item tokenizer in this run's prompt layout."""
+        return ItemTokenizer(data.vocab, self.prompt_layout)
 
     def uses_chunked_loss(self, vocab_size: int) -> bool:
         return self.chunked_loss == "on" or (self.chunked_loss == "auto" and vocab_size >= CHUNKED_LOSS_FROM)

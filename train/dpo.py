@@ -124,7 +124,7 @@ def dpo(cfg: DPOStageConfig, log=print) -> Path:
     if sft.get("stage") == "dpo":
         raise LSRecError(f"{sft_dir} is already a DPO checkpoint; give the SFT checkpoint it came from")
     data = data_for_checkpoint(sft_dir, cfg.data)
-    tok = data.tokenizer
+    tok = load_metadata(sft_dir).tokenizer  # in the SFT model's prompt layout
     hf_tok = PreTrainedTokenizerFast.from_pretrained(str(sft_dir))
     valid_cases = split_cases(data, "valid")
     n_items = len(data.vocab.items)
@@ -146,7 +146,7 @@ def dpo(cfg: DPOStageConfig, log=print) -> Path:
             rows, sha = read_preferences(prefs_path)
         else:
             ranker = LSRecRanker(model, tok, batch_size=cfg.eval_batch_size)
-            rows = build_preferences(data, ranker, cfg.negatives, cfg.num_negatives, seed)
+            rows = build_preferences(data, ranker, cfg.negatives, cfg.num_negatives, seed, tok)
             sha = write_preferences(rows, prefs_path)
         kinds = Counter(row["kind"] for row in rows)
         log(f"round {r}: {len(rows)} preference pairs ({', '.join(f'{n} {k}' for k, n in kinds.items())}) "

@@ -35,14 +35,14 @@ def training_popularity(data: PreparedData) -> Counter:
 
 
 def build_preferences(data: PreparedData, ranker, negatives: str = "self-play", num_negatives: int = 1,
-                      seed: int = 0) -> list[dict]:
+                      seed: int = 0, tok=None) -> list[dict]:
     """One row per (user, rejected item): {"user", "kind", "prompt_ids", "chosen_ids", "rejected_ids"}.
     `ranker` is an LSRecRanker (only needed for self-play negatives)."""
     import numpy as np
 
     if negatives not in NEGATIVES:
         raise ValueError(f"negatives must be one of {NEGATIVES}")
-    tok = data.tokenizer
+    tok = tok or data.tokenizer  # the model's tokenizer: prompts in its layout
     users = []
     for seq in data.sequences:
         history, target = seq.split("train")

@@ -9,7 +9,7 @@ answer. With `all_positions`, the RECOMMEND example also learns every next item 
 from __future__ import annotations
 
 from lsrec.tokenizer.dataset import PreparedData
-from lsrec.tokenizer.prompts import prompt_ids
+from lsrec.tokenizer.prompts import prompt_frame, prompt_ids
 from lsrec.tokenizer.vocab import TASKS, ItemTokenizer
 
 IGNORE = -100
@@ -21,8 +21,8 @@ def _example(tok: ItemTokenizer, task: str, history: list[int], answer: int, arg
     input_ids = prompt + [answer, tok.eos_id]
     labels = [IGNORE] * len(prompt) + [answer, IGNORE]
     if all_positions:
-        first_item = 4  # after [BOS] [TASK] [task] [ARGUMENTS]
-        n_history = len(prompt) - first_item - 1 - int(argument is not None)
+        before, after = prompt_frame(tok, task, argument)
+        first_item, n_history = len(before), len(prompt) - len(before) - len(after)
         for pos in range(first_item + 1, first_item + n_history):
             labels[pos] = input_ids[pos]
     return {"input_ids": input_ids, "labels": labels, "task": task}
@@ -39,10 +39,11 @@ def available_tasks(data: PreparedData) -> list[str]:
 
 
 def build_examples(data: PreparedData, tasks: list[str], all_positions: bool,
-                   aux_history: int | None = None) -> list[dict]:
-    """One example per user and task, each tagged with "task" and "user" (its index). `aux_history` truncates the history of the four auxiliary
-    tasks to its most recent items, so multi-task costs little more than RECOMMEND alone."""
-    tok = data.tokenizer
+                   aux_history: int | None = None, tok: ItemTokenizer | None = None) -> list[dict]:
+    """One example per user and task, each tagged with "task" and "user" (its index), in the prompt
+    layout of `tok` (default: the data's tokenizer). `aux_history` truncates the history of the four
+    auxiliary tasks to its most recent items, so multi-task costs little more than RECOMMEND alone."""
+    tok = tok or data.tokenizer
     examples = []
     for user, seq in enumerate(data.sequences):
         start = len(examples)
@@ -69,58 +70,77 @@ def build_examples(data: PreparedData, tasks: list[str], all_positions: bool,
     return examples
 
 
-def _recommend_parts(example: dict) -> tuple[list[int], list[int], int, int]:
-    """A RECOMMEND example's frame ([BOS] [TASK] [task] [ARGUMENTS]), history, answer and [EOS]."""
-    ids = example["input_ids"]
-    return ids[:4], ids[4:-3], ids[-2], ids[-1]
+def copy_group(tok: ItemTokenizer) -> list[int]:
+    """The tokens after a RECOMMEND history that lead to the answer: [START] (task-first), or
+    [TASK] [RECOMMEND] [START] (history-first). `start_copies` repeats them once per cut."""
+    return prompt_frame(tok, "RECOMMEND")[1]
 
 
-def start_copies(example: dict, start_id: int, copies: int) -> dict:
-    """The RECOMMEND example with a [START] for each of the last `copies` cuts of its history, so the
-    position that ranks learns many next items per pass (as the item positions do), not one per user:
+def start_copies(example: dict, tok: ItemTokenizer, copies: int) -> dict:
+    """The RECOMMEND example with a copy of the [START] group (`copy_group`) for each of the last
+    `copies` cuts of its history, so the position that ranks learns many next items per pass (as the
+    item positions do), not one per user:
 
-        prefix i1 .. in [START] x m answer [EOS]        m = min(copies, n)
+        prefix i1 .. in group x m answer [EOS]        m = min(copies, n)
 
-    Through `start_attention`, the [START] of cut k sees only the prefix and i1 .. ik, at the position
-    a lone [START] after ik would have, and answers i(k+1) (the last one: the answer): each one is
-    exactly the prompt that ranking reads after a history of k items."""
-    prefix, history, answer, eos = _recommend_parts(example)
+    Through `start_attention`, the group of cut k sees only the prefix and i1 .. ik (and its own
+    earlier tokens), at the positions a lone group after ik would have, and its [START] answers
+    i(k+1) (the last one: the answer): each one is exactly the prompt that ranking reads after a
+    history of k items."""
+    group = copy_group(tok)
+    ids, labels = example["input_ids"], example["labels"]
+    n_prefix = len(prompt_frame(tok, "RECOMMEND")[0])
+    end = len(ids) - len(group) - 2  # the history ends before the group, the answer and [EOS]
+    prefix, history, answer, eos = ids[:n_prefix], ids[n_prefix:end], ids[-2], ids[-1]
     m = min(copies, len(history))
-    input_ids = prefix + history + [start_id] * m + [answer, eos]
-    new_labels = example["labels"][:-3] + [IGNORE] + history[len(history) - m + 1:] + [answer, IGNORE]
-    return {**example, "input_ids": input_ids, "labels": new_labels}
+    input_ids = prefix + history + group * m + [answer, eos]
+    # The label after group k's [START] is what that group predicts: the next item of its cut.
+    block = []
+    for k in range(m):
+        block += [IGNORE if k == 0 else history[len(history) - m + k]] + [IGNORE] * (len(group) - 1)
+    return {**example, "input_ids": input_ids, "labels": labels[:end] + block + [answer, IGNORE]}
 
 
-def start_attention(input_ids, start_id: int | None, dtype, segments=None):
+def start_attention(input_ids, start_id: int | None, dtype, segments=None, group: int = 1):
     """Additive 4D attention mask and position ids for batches that hold `start_copies` rows,
     sequences packed side by side in one row, or both.
 
     `segments` numbers the sequences of each row (0, 1, ...; -1 for padding; None: one sequence per
     row). A token sees only earlier tokens of its own sequence, at a position counted from that
-    sequence's start. In a sequence with m [START] tokens (contiguous), the k-th [START] sees keys up
-    to the one m - k before the first [START], and itself, at the position a lone [START] there
-    would have. With one [START] (every other sequence, and every prompt at inference) this is the
-    plain causal mask."""
+    sequence's start. A sequence with m [START] tokens ends its prompt with m contiguous copies of a
+    `group` of tokens ending in [START] (`copy_group`: 1 token task-first, 3 history-first): the k-th
+    copy sees keys up to the one m - k before the block, and its own earlier tokens, at the positions a
+    lone group there would have. With one [START] (every other sequence, and every prompt at
+    inference) this is the plain causal mask."""
     import torch
 
     batch, length = input_ids.shape
-    index = torch.arange(length, device=input_ids.device).expand(batch, length)
+    device = input_ids.device
+    index = torch.arange(length, device=device).expand(batch, length)
     if segments is None:
         segments = torch.zeros_like(input_ids)
     starts_here = torch.ones_like(segments, dtype=torch.bool)
     starts_here[:, 1:] = segments[:, 1:] != segments[:, :-1]
     segment_start = torch.where(starts_here, index, 0).cummax(1).values
     is_start = input_ids == start_id if start_id is not None else torch.zeros_like(starts_here)
-    # [START] tokens per sequence, read back at each token of that sequence
+    # per sequence, read back at each of its tokens: how many [START]s (m) and where the last one is
     slot = segments.clamp(min=0)
-    count = torch.zeros(batch, int(slot.max()) + 1, dtype=torch.long, device=input_ids.device)
+    slots = int(slot.max()) + 1
+    count = torch.zeros(batch, slots, dtype=torch.long, device=device)
     count = count.scatter_add(1, slot, is_start.long()).gather(1, slot)
-    # the k-th of m contiguous [START]s at index i stands where a lone one after cut k would: i + 1 - m
-    last_visible = torch.where(is_start, index - count, index)
-    positions = torch.where(is_start, index + 1 - count, index) - segment_start
-    visible = (index[:, None, :] <= last_visible[:, :, None]) & (segments[:, :, None] == segments[:, None, :])
-    visible |= torch.eye(length, dtype=torch.bool, device=input_ids.device)
-    mask = torch.zeros(batch, 1, length, length, dtype=dtype, device=input_ids.device)
+    last = torch.full((batch, slots), -1, dtype=torch.long, device=device)
+    last = last.scatter_reduce(1, slot, torch.where(is_start, index, -1), "amax").gather(1, slot)
+    block_start = last - group * count + 1
+    in_block = (index >= block_start) & (index <= last)
+    copy = (index - block_start).clamp(min=0) // group  # which copy (k - 1) a block token belongs to
+    cut_end = block_start - count + copy  # the last history token copy k sees
+    last_visible = torch.where(in_block, cut_end, index)
+    group_from = torch.where(in_block, block_start + group * copy, index)
+    positions = torch.where(in_block, cut_end + 1 + index - group_from, index) - segment_start
+    keys = index[:, None, :]
+    visible = (keys <= last_visible[:, :, None]) | ((keys >= group_from[:, :, None]) & (keys <= index[:, :, None]))
+    visible &= segments[:, :, None] == segments[:, None, :]
+    mask = torch.zeros(batch, 1, length, length, dtype=dtype, device=device)
     mask.masked_fill_(~visible[:, None], torch.finfo(dtype).min)
     return mask, positions
 
@@ -134,8 +154,10 @@ class PackedCollator:
     on fewer tokens: a multi-task batch pads each short auxiliary prompt to the longest RECOMMEND
     row, about a third of its tokens on ML-100K. `pack=False` gives one example per row."""
 
-    def __init__(self, pad_id: int, recommend_id: int, aux_weight: float = 1.0, pack: bool = True):
-        self.pad_id, self.recommend_id, self.aux_weight, self.pack = pad_id, recommend_id, aux_weight, pack
+    def __init__(self, pad_id: int, recommend_id: int, task_marker_id: int, aux_weight: float = 1.0,
+                 pack: bool = True):
+        self.pad_id, self.recommend_id, self.task_marker_id = pad_id, recommend_id, task_marker_id
+        self.aux_weight, self.pack = aux_weight, pack
 
     def rows(self, lengths: list[int]) -> list[list[int]]:
         """Example indices per row."""
@@ -171,7 +193,8 @@ class PackedCollator:
                 input_ids[r, span] = torch.tensor(ids)
                 labels[r, span] = torch.tensor(examples[i]["labels"])
                 segments[r, span] = s
-                label_weights[r, span] = 1.0 if ids[2] == self.recommend_id else self.aux_weight
+                task = ids[ids.index(self.task_marker_id) + 1]
+                label_weights[r, span] = 1.0 if task == self.recommend_id else self.aux_weight
                 offset += n
         return {"input_ids": input_ids, "labels": labels, "segments": segments, "label_weights": label_weights}
 

@@ -13,7 +13,7 @@ from lsrec.tokenizer.errors import LSRecError
 
 from .config import TrainConfig
 from .early_stopping import EarlyStopping
-from .tasks import (IGNORE, PackedCollator, SampledAuxiliaryTasks, available_tasks, build_examples, start_attention,
+from .tasks import (IGNORE, PackedCollator, SampledAuxiliaryTasks, available_tasks, build_examples, copy_group, start_attention,
                     start_copies)
 
 STATE_FILE = "early_stopping.json"
@@ -57,12 +57,13 @@ def make_callback(cfg: TrainConfig, data: prepared.PreparedData, run_dir: Path, 
         def validate_and_save(self, model, state):
             stopping = self.stopping
             losses = [h["loss"] for h in state.log_history if "loss" in h]
-            ranker = LSRecRanker(model, data.tokenizer, batch_size=cfg.eval_batch_size)
+            ranker = LSRecRanker(model, cfg.tokenizer(data), batch_size=cfg.eval_batch_size)
             improved = stopping.update(ranker, round(state.epoch), losses[-1] if losses else None)
             if improved:
                 best = stopping.best
                 save_model(model, data, folder, {
                     "name": cfg.name, "architecture": "llama", "preset": cfg.preset, "tasks": tasks,
+                    "prompt_layout": cfg.prompt_layout,
                     "train_config": cfg.to_dict(), "processes": process_layout()[1], "best_epoch": best["epoch"],
                     "valid": best["valid"], "history": stopping.history,
                 })
@@ -121,12 +122,14 @@ def make_trainer_class():
         labels each: measured on ML-100K, that costs RECOMMEND a third of its validation NDCG@10."""
 
         start_id: int | None = None  # set when RECOMMEND rows hold [START] copies (start_copies)
+        copy_group: int = 1  # tokens per copy (tasks.copy_group)
         chunked_loss = False  # the output layer through TRL's chunked head (big catalogues)
         loss_is_scaled_for_ga = True  # compute_loss divides by the labels of the whole optimizer step
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             input_ids, labels, weights = inputs["input_ids"], inputs["labels"], inputs["label_weights"]
-            mask, positions = start_attention(input_ids, self.start_id, self.model.dtype, inputs["segments"])
+            mask, positions = start_attention(input_ids, self.start_id, self.model.dtype, inputs["segments"],
+                                              self.copy_group)
             # Through the (possibly DDP-wrapped) model, never materialising every position's logits.
             if self.chunked_loss:
                 # TRL's fused LM head (installed in build_trainer): log-probabilities of the labels,
@@ -167,11 +170,11 @@ def build_trainer(cfg: TrainConfig, log=print):
     if "OMP_NUM_THREADS" not in os.environ:
         torch.set_num_threads(os.cpu_count() or 1)
     data = prepared.load(cfg.data)
-    tok = data.tokenizer
+    tok = cfg.tokenizer(data)
     tasks = available_tasks(data) if cfg.multitask else ["RECOMMEND"]
-    examples = build_examples(data, tasks, cfg.all_positions, cfg.aux_history)
+    examples = build_examples(data, tasks, cfg.all_positions, cfg.aux_history, tok)
     if cfg.start_copies:
-        examples = [start_copies(e, tok.start_id, cfg.start_copies) if e["task"] == "RECOMMEND" else e
+        examples = [start_copies(e, tok, cfg.start_copies) if e["task"] == "RECOMMEND" else e
                     for e in examples]
     if not examples:
         raise LSRecError(f"{cfg.data}: no training examples")
@@ -221,10 +224,11 @@ def build_trainer(cfg: TrainConfig, log=print):
         remove_unused_columns=False,
     )
     hf_tok = PreTrainedTokenizerFast.from_pretrained(str(data.folder))
-    collator = PackedCollator(tok.pad_id, tok.task_id("RECOMMEND"), cfg.aux_weight, pack=cfg.pack)
+    collator = PackedCollator(tok.pad_id, tok.task_id("RECOMMEND"), tok.task_marker_id, cfg.aux_weight, pack=cfg.pack)
     trainer = make_trainer_class()(model=model, args=args, train_dataset=train_set, processing_class=hf_tok,
                                    data_collator=collator)
     trainer.start_id = tok.start_id if cfg.start_copies else None
+    trainer.copy_group = len(copy_group(tok))
     trainer.chunked_loss = cfg.uses_chunked_loss(len(data.vocab))
     if trainer.chunked_loss:
         from trl.trainer.utils import add_fused_lm_head
