@@ -222,6 +222,22 @@ def test_training_dropout_is_off_at_inference():
     assert not torch.allclose(plain(input_ids=ids).logits, hooked(input_ids=ids).logits)
 
 
+def test_fast_dropout_keeps_the_dropout_distribution_and_gradient():
+    import torch
+
+    from lsrec.train.trainer import fast_dropout
+
+    torch.manual_seed(0)
+    x = torch.full((400, 500), 2.0, requires_grad=True)
+    y = fast_dropout(x, 0.2)
+    kept = y != 0
+    assert abs(kept.float().mean().item() - 0.8) < 0.005  # 200k draws: the standard error is 0.0009
+    assert torch.allclose(y[kept], torch.tensor(2.0 / 0.8))  # kept values scaled by 1 / (1 - p)
+    assert abs(y.mean().item() - 2.0) < 0.02  # unbiased
+    y.sum().backward()
+    assert torch.equal(x.grad, kept.float() / 0.8)  # the gradient flows through kept elements only
+
+
 def test_xavier_init_gives_every_matrix_the_xavier_scale():
     import math
 

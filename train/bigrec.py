@@ -8,7 +8,6 @@ early stopping on validation loss -> checkpoints/<name>/ (LoRA adapter + lsrec.j
 
 from __future__ import annotations
 
-import os
 import random
 import shutil
 import time
@@ -19,6 +18,8 @@ from lsrec.models.plm import answer_text, default_plm, load_plm, prompt_text
 from lsrec.tokenizer import dataset as prepared
 from lsrec.tokenizer.checkpoint import CHECKPOINTS, checkpoint_folder, write_checkpoint
 from lsrec.tokenizer.errors import LSRecError, require_at_least_one
+
+from .runtime import prepare_process
 
 
 @dataclass
@@ -126,8 +127,7 @@ def train_bigrec(cfg: BigRecConfig, log=print) -> Path:
     from transformers import EarlyStoppingCallback
     from trl import SFTConfig, SFTTrainer
 
-    if "OMP_NUM_THREADS" not in os.environ:
-        torch.set_num_threads(os.cpu_count() or 1)
+    prepare_process()
     data = prepared.load(cfg.data)
     every = training_examples(data, cfg.history_length)
     train_set = sample_examples(every, cfg.train_examples, cfg.seed)

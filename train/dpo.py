@@ -10,7 +10,6 @@ so a killed run restarts at its first unfinished round, from that round's last t
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 from collections import Counter
@@ -23,6 +22,7 @@ from lsrec.tokenizer.errors import LSRecError
 
 from .dpo_config import DPOStageConfig
 from .preferences import build_preferences, read_preferences, to_text, write_preferences
+from .runtime import prepare_process
 
 ROUNDS_FILE = "rounds.json"
 CONFIG_FILE = "dpo_config.json"
@@ -115,8 +115,7 @@ def dpo(cfg: DPOStageConfig, log=print) -> Path:
 
     from .trainer import _last_trainer_checkpoint, save_model
 
-    if "OMP_NUM_THREADS" not in os.environ:
-        torch.set_num_threads(os.cpu_count() or 1)
+    prepare_process()
     logging.disable_progress_bar()  # weight-loading bars; the trainer's own bar stays
     warnings.filterwarnings("ignore", category=FutureWarning, module="transformers")  # renames, at every save
     sft_dir = Path(cfg.checkpoint)

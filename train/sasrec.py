@@ -7,7 +7,6 @@ shared one (train/early_stopping.py); the best model is written by the one check
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from lsrec.models.sasrec import WEIGHTS, SASRecConfig, build_model
@@ -15,6 +14,7 @@ from lsrec.tokenizer.checkpoint import checkpoint_folder, update_metadata, write
 from lsrec.tokenizer.errors import LSRecError
 
 from .early_stopping import EarlyStopping
+from .runtime import prepare_process
 
 
 def training_batches(sequences: list[list[int]], max_len: int, batch_size: int, generator):
@@ -83,8 +83,7 @@ def train_sasrec(cfg: SASRecConfig, log=print, progress=True) -> Path:
     from lsrec.bench.sasrec_ranker import SASRecRanker
     from lsrec.tokenizer import dataset as prepared
 
-    if "OMP_NUM_THREADS" not in os.environ:
-        torch.set_num_threads(os.cpu_count() or 1)
+    prepare_process()
     torch.manual_seed(cfg.seed)
     generator = torch.Generator().manual_seed(cfg.seed)
     data = prepared.load(cfg.data)

@@ -13,6 +13,7 @@ from lsrec.tokenizer.errors import LSRecError
 
 from .config import TrainConfig
 from .early_stopping import EarlyStopping
+from .runtime import prepare_process
 from .tasks import (IGNORE, PackedCollator, SampledAuxiliaryTasks, available_tasks, build_examples, copy_group, start_attention,
                     start_copies)
 
@@ -166,9 +167,7 @@ def build_trainer(cfg: TrainConfig, log=print):
     if cfg.batch_size % processes:
         raise LSRecError(f"batch_size {cfg.batch_size} is the global batch and must divide evenly among the "
                          f"{processes} processes")
-    # torchrun sets OMP_NUM_THREADS (1 per process); respect a user's thread budget too.
-    if "OMP_NUM_THREADS" not in os.environ:
-        torch.set_num_threads(os.cpu_count() or 1)
+    prepare_process()  # torchrun sets OMP_NUM_THREADS (1 per process); a user's budget is respected too
     data = prepared.load(cfg.data)
     tok = cfg.tokenizer(data)
     tasks = available_tasks(data) if cfg.multitask else ["RECOMMEND"]
@@ -302,15 +301,23 @@ def add_training_dropout(model, p: float) -> None:
     Llama has no such dropout, and a 1M-parameter model on 100k interactions overfits without it
     (SASRec uses 0.2-0.5 in the same places). Forward hooks keep the saved model a plain
     LlamaForCausalLM: nothing changes at inference, in transformers or in vLLM."""
-    import torch.nn.functional as F
-
     if p <= 0:
         return
 
     def hook(module, inputs, output):
-        return F.dropout(output, p, training=module.training)
+        return fast_dropout(output, p) if module.training else output
 
     model.model.embed_tokens.register_forward_hook(hook)
     for layer in model.model.layers:
         layer.self_attn.o_proj.register_forward_hook(hook)
         layer.mlp.down_proj.register_forward_hook(hook)
+
+
+def fast_dropout(x, p: float):
+    """Dropout with the keep mask drawn as uniform numbers: the same distribution as `F.dropout`
+    (each element kept with probability 1 - p, kept ones scaled by 1 / (1 - p)), in half its time
+    on the CPU, where `bernoulli_` was a sixth of a training step."""
+    import torch
+
+    keep = (torch.rand_like(x) >= p).to(x.dtype).mul_(1 / (1 - p))
+    return x * keep
