@@ -48,9 +48,9 @@ class LSRecRanker:
                 ids[row, : len(prompts[i])] = torch.tensor(prompts[i])
                 mask[row, : len(prompts[i])] = 1
             lengths = mask.sum(1)
-            logits = self.model(input_ids=ids.to(device), attention_mask=mask.to(device),
-                                logits_to_keep=0).logits
-            last = logits[torch.arange(len(idx)), (lengths - 1).to(device)].float()
+            # The output layer on each row's last real position only, not on every position.
+            hidden = self.model.model(input_ids=ids.to(device), attention_mask=mask.to(device)).last_hidden_state
+            last = self.model.lm_head(hidden[torch.arange(len(idx)), (lengths - 1).to(device)]).float()
             scores = torch.full_like(last, float("-inf"))
             for row, i in enumerate(idx):
                 family, banned = answer_rule(self.tok, prompts[i], excludes[i], genre_items)

@@ -32,19 +32,30 @@ def flops_per_request(config, prompt_length: int) -> int:
     return prompt_length * layer_flops_per_token(config) + attention + 2 * config.hidden_size * config.vocab_size
 
 
+# The vector extensions that set CPU matmul speed, so two machines of one model name can be told apart
+# (both AVX2-only and AVX-512 AMD EPYC machines have run this project's benchmarks).
+VECTOR_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")
+
+
 def machine() -> dict:
-    """What a measurement ran on: CPU model and count, Python and torch versions."""
+    """What a measurement ran on: CPU model, count and vector extensions, Python and torch versions."""
     import platform
 
     import torch
 
+    model, flags = None, []
     try:
         with open("/proc/cpuinfo") as f:
-            model = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        model = None
+            info = {}
+            for line in f:
+                key, _, value = line.partition(":")
+                info.setdefault(key.strip(), value.strip())  # the first processor's lines
+        model = info["model name"].strip()
+        flags = [flag for flag in VECTOR_FLAGS if flag in info["flags"].split()]
+    except (OSError, KeyError):
+        pass
     return {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(), "cpu_model": model,
-            "python": platform.python_version(), "torch": torch.__version__}
+            "cpu_flags": flags, "python": platform.python_version(), "torch": torch.__version__}
 
 
 def matmul_flops_per_s(threads: int, size: int = 1024, seconds: float = 2.0, shape=None) -> float:

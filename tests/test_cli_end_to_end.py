@@ -210,6 +210,16 @@ def test_train_speed_times_real_steps(workspace):
     assert "training tokens/s" in proc.stdout
 
 
+def test_profile_step_shows_where_a_training_step_goes(workspace):
+    """scripts/profile_step.py profiles `lsrec train`'s own loss and backward on the run's batches."""
+    script = Path(__file__).resolve().parents[1] / "scripts" / "profile_step.py"
+    proc = subprocess.run([sys.executable, str(script), "--steps", "2", "data='data/tiny'", "preset='small'",
+                           "batch_size=8", "attention_dropout=0"], cwd=workspace, capture_output=True, text=True,
+                          check=True, timeout=600)
+    assert "2 steps (rows x width" in proc.stdout and "'attention_dropout': 0" in proc.stdout
+    assert "aten::mm" in proc.stdout and "Self CPU time total" in proc.stdout
+
+
 @pytest.mark.parametrize("args, message", [
     (["recommend", "checkpoints/tiny-mt", "--items", "3,99999"], "unknown item id '99999'"),
     (["recommend", "checkpoints/tiny-mt", "--items", "3", "--task", "MOVIE_BY_GENRE", "--genre", "Western"], "unknown genre 'Western'"),

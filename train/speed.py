@@ -111,7 +111,8 @@ def peak_memory() -> dict:
 def describe(result: dict) -> list[str]:
     rates, shares = result["matmul_flops_per_s"], result["share_of_matmul_rate"]
     return [
-        f"{result['machine']['cpu_model'] or result['machine']['processor']}, {result['machine']['cpus']} logical "
+        f"{result['machine']['cpu_model'] or result['machine']['processor']} "
+        f"({', '.join(result['machine'].get('cpu_flags') or ['no vector flags read'])}), {result['machine']['cpus']} logical "
         f"CPUs, {result['threads']} torch threads; {result['steps']} steps in {result['seconds']:.1f} s "
         f"({result['seconds_per_step']:.2f} s/step)",
         f"vocabulary {result['vocabulary']:,} tokens, {'chunked' if result['chunked_loss'] else 'labelled-rows'} loss; "
