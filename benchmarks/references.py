@@ -50,7 +50,7 @@ def machine() -> dict:
             for line in f:
                 key, _, value = line.partition(":")
                 info.setdefault(key.strip(), value.strip())  # the first processor's lines
-        model = info["model name"].strip()
+        model = info["model name"]
         flags = [flag for flag in VECTOR_FLAGS if flag in info["flags"].split()]
     except (OSError, KeyError):
         pass

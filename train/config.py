@@ -23,7 +23,7 @@ class TrainConfig:
     optimisation on the LSRec model (Xavier init, AdamW 0.001 with beta2 0.98, no weight decay, 128
     sequences per step) with 32 [START] copies and a cosine decay over at most 40 epochs, patience 15
     (docs/RESULTS.md, "The recipe in `lsrec train`"), and no attention dropout (docs/RESULTS.md,
-    "Attention dropout")."""
+    "Attention dropout off by default")."""
 
     data: str = field(default="data/ml-100k", metadata={"help": "prepared dataset folder (lsrec data prepare)"})
     preset: str = field(default="medium", metadata={"help": "model size: small, medium or large (paper Table 1)"})

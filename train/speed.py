@@ -110,9 +110,10 @@ def peak_memory() -> dict:
 
 def describe(result: dict) -> list[str]:
     rates, shares = result["matmul_flops_per_s"], result["share_of_matmul_rate"]
+    cpu = result["machine"]
+    flags = ", ".join(cpu["cpu_flags"]) or "no vector flags read"
     return [
-        f"{result['machine']['cpu_model'] or result['machine']['processor']} "
-        f"({', '.join(result['machine'].get('cpu_flags') or ['no vector flags read'])}), {result['machine']['cpus']} logical "
+        f"{cpu['cpu_model'] or cpu['processor']} ({flags}), {cpu['cpus']} logical "
         f"CPUs, {result['threads']} torch threads; {result['steps']} steps in {result['seconds']:.1f} s "
         f"({result['seconds_per_step']:.2f} s/step)",
         f"vocabulary {result['vocabulary']:,} tokens, {'chunked' if result['chunked_loss'] else 'labelled-rows'} loss; "
