@@ -199,14 +199,16 @@ def test_each_prompt_layout_trains_ranks_and_recommends(workspace, layout):
 
 def test_train_speed_times_real_steps(workspace):
     """`lsrec train-speed` takes `lsrec train`'s flags, times the steps asked for and reports tokens/s,
-    FLOPs per token and the matmul rates it measured."""
+    FLOPs per token and the matmul rates it measured before and after them."""
     proc = run("train-speed", *TRAIN, "--multitask", "--batch-size", "8", "--steps", "2", "-o", "speed.json",
                cwd=workspace)
     result = json.loads((workspace / "speed.json").read_text())
     assert result["steps"] == 2 and result["config"]["batch_size"] == 8 and result["config"]["preset"] == "small"
     assert result["tokens_per_s"] == pytest.approx(result["tokens"] / result["seconds"], rel=0.01)
     assert 0 <= result["padding_share"] < 1 and result["flops_per_token"] > 0
-    assert result["matmul_flops_per_s"]["square_2048"] > 0
+    for name, (before, after) in result["matmul_readings"].items():  # read around the steps, averaged
+        assert before > 0 and after > 0
+        assert result["matmul_flops_per_s"][name] == pytest.approx((before + after) / 2)
     assert "training tokens/s" in proc.stdout
 
 

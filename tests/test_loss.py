@@ -93,6 +93,38 @@ def test_packed_rows_give_the_loss_and_gradients_of_padded_rows(start_id):
     assert abs(leaky.item() - padded[0].item()) > 1e-4
 
 
+def test_real_token_mlps_skip_padding_and_change_no_real_token():
+    """The MLPs run on the real tokens only while `running`: the same loss and gradients as on
+    every padded position, and otherwise (validation, serving) the model is untouched."""
+    from lsrec.models.llama import build_model
+    from lsrec.train.tasks import start_attention
+    from lsrec.train.trainer import RealTokenMLPs
+
+    model = build_model("small", 40, seed=0, attention_dropout=0.0)
+    batch = PackedCollator(pad_id=0, recommend_id=REC, task_marker_id=3, aux_weight=0.5, pack=False)(_examples())
+    mask, positions = start_attention(batch["input_ids"], START, torch.float32, batch["segments"])
+    real_only = RealTokenMLPs(model)
+    rows_seen = []  # after real_only's own hook: the rows the MLP computes on
+    model.model.layers[0].mlp.register_forward_pre_hook(lambda module, args: rows_seen.append(args[0].shape[:-1]))
+
+    def loss_and_grads():
+        hidden = model.model(input_ids=batch["input_ids"], attention_mask=mask, position_ids=positions)
+        loss = label_loss(hidden.last_hidden_state, model.lm_head, batch["labels"], batch["label_weights"])
+        return loss, torch.autograd.grad(loss, list(model.parameters()))
+
+    plain = loss_and_grads()
+    with real_only.running(batch["segments"]):
+        skipping = loss_and_grads()
+    after = loss_and_grads()
+    real = int((batch["segments"] >= 0).sum())
+    assert real < batch["segments"].numel()  # the batch has padding to skip
+    assert rows_seen == [batch["input_ids"].shape, (real,), batch["input_ids"].shape]
+    for got in (skipping, after):
+        torch.testing.assert_close(got[0], plain[0], atol=1e-6, rtol=1e-6)
+        for a, b in zip(got[1], plain[1]):
+            torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
+
+
 def test_training_flops_by_hand():
     """The speed command's FLOP model on a two-row batch: 6 x (layer params) per real token, causal
     pairs within each packed sequence, the output layer on labelled positions; padding is free."""

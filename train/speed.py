@@ -37,7 +37,9 @@ def training_flops(config, batch) -> dict:
 def measure_training_speed(cfg: TrainConfig, steps: int = 0, log=print) -> dict:
     """Time `steps` optimizer steps (0: the rest of one epoch) of the run's own Trainer loop after one
     warm-up step: wall time from the end of the warm-up step to the end of the last, so loading and
-    collating batches count too. Then each timed batch's tokens and FLOPs, and the matmul rates."""
+    collating batches count too. Then each timed batch's tokens and FLOPs. The matmul rates are read
+    just before and just after the training and averaged: on a shared machine one reading can be a
+    third off the rate the steps ran at."""
     import torch
     from transformers import TrainerCallback
 
@@ -49,6 +51,9 @@ def measure_training_speed(cfg: TrainConfig, steps: int = 0, log=print) -> dict:
     batches: list[dict] = []  # the timed batches' layout, counted after the clock stops
     with tempfile.TemporaryDirectory() as runs:
         trainer, _, _ = build_trainer(replace(cfg, runs_dir=runs, resume=False, max_epochs=1), log)
+        threads, c = torch.get_num_threads(), trainer.model.config
+        shapes = {"square_2048": (2048, 2048, 2048), "layer_shape": (8192, c.hidden_size, c.intermediate_size)}
+        before = {name: matmul_flops_per_s(threads, shape=shape) for name, shape in shapes.items()}
         per_epoch = len(trainer.get_train_dataloader())
         timed = per_epoch - 1 if steps <= 0 else min(steps, per_epoch - 1)
         if timed < 1:
@@ -71,16 +76,14 @@ def measure_training_speed(cfg: TrainConfig, steps: int = 0, log=print) -> dict:
         trainer.compute_loss = keeping_layout
         trainer.add_callback(StepClock())
         trainer.train()
+    after = {name: matmul_flops_per_s(threads, shape=shape) for name, shape in shapes.items()}
     peak = peak_memory()
     seconds = step_ends[-1] - step_ends[0]
     counted = {"flops": 0.0, "tokens": 0, "padded_tokens": 0, "labels": 0}
     for batch in batches:
         for key, value in training_flops(trainer.model.config, batch).items():
             counted[key] += value
-    threads = torch.get_num_threads()
-    c = trainer.model.config
-    square = matmul_flops_per_s(threads, size=2048)
-    layer = matmul_flops_per_s(threads, shape=(8192, c.hidden_size, c.intermediate_size))
+    rates = {name: (before[name] + after[name]) / 2 for name in shapes}
     achieved = counted["flops"] / seconds
     return {
         "machine": machine(), "threads": threads,
@@ -91,8 +94,9 @@ def measure_training_speed(cfg: TrainConfig, steps: int = 0, log=print) -> dict:
         "padding_share": 1 - counted["tokens"] / counted["padded_tokens"],
         "flops_per_token": counted["flops"] / counted["tokens"],
         "achieved_flops_per_s": achieved,
-        "matmul_flops_per_s": {"square_2048": square, "layer_shape": layer},
-        "share_of_matmul_rate": {"square_2048": achieved / square, "layer_shape": achieved / layer},
+        "matmul_flops_per_s": rates,
+        "matmul_readings": {name: [before[name], after[name]] for name in shapes},  # before, after the steps
+        "share_of_matmul_rate": {name: achieved / rate for name, rate in rates.items()},
     }
 
 
@@ -110,6 +114,8 @@ def peak_memory() -> dict:
 
 def describe(result: dict) -> list[str]:
     rates, shares = result["matmul_flops_per_s"], result["share_of_matmul_rate"]
+    readings = result.get("matmul_readings", {}).get("square_2048")
+    spread = f" (read {readings[0] / 1e9:.1f} before, {readings[1] / 1e9:.1f} after)" if readings else ""
     cpu = result["machine"]
     flags = ", ".join(cpu["cpu_flags"]) or "no vector flags read"
     return [
@@ -120,7 +126,7 @@ def describe(result: dict) -> list[str]:
         f"peak memory {', '.join(f'{k} {v:,.0f} MB' for k, v in result['peak_memory_mb'].items())}",
         f"training tokens/s {result['tokens_per_s']:,.0f} (padding {result['padding_share']:.1%} of the rows' tokens)",
         f"model FLOPs per token {result['flops_per_token'] / 1e6:.2f} M; achieved {result['achieved_flops_per_s'] / 1e9:.1f} GFLOP/s",
-        f"float32 matmul rate {rates['square_2048'] / 1e9:.1f} GFLOP/s (2048 squares), "
+        f"float32 matmul rate {rates['square_2048'] / 1e9:.1f} GFLOP/s (2048 squares{spread}), "
         f"{rates['layer_shape'] / 1e9:.1f} (the MLP's shape): share {shares['square_2048']:.1%} and "
         f"{shares['layer_shape']:.1%}",
     ]
