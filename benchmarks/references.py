@@ -60,14 +60,17 @@ def machine() -> dict:
 
 def matmul_flops_per_s(threads: int, size: int = 1024, seconds: float = 2.0, shape=None) -> float:
     """Dense float32 matrix-multiply rate with `threads` torch threads on this machine, now: square
-    `size` matrices, or (m, k, n) `shape` (a model's own layer shapes run slower than big squares)."""
+    `size` matrices, or (m, k, n) `shape` (a model's own layer shapes run slower than big squares).
+    Its random matrices come from a generator of its own: reading the rate in the middle of a run
+    leaves the run's random draws as they were."""
     import torch
 
     m, k, n = shape or (size, size, size)
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        a, b = torch.randn(m, k), torch.randn(k, n)
+        own = torch.Generator().manual_seed(0)
+        a, b = torch.randn(m, k, generator=own), torch.randn(k, n, generator=own)
         for _ in range(3):
             a @ b  # warm-up
         reps, started = 0, time.perf_counter()

@@ -119,3 +119,17 @@ def test_a_missing_bench_extra_stops_before_the_sweep(monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "matplotlib" else real(name, *a))
     with pytest.raises(LSRecError, match=r"needs matplotlib: install the bench extra"):
         bench.run_bench(bench.BenchConfig(checkpoint="no/such/checkpoint"), console=None)
+
+
+def test_reading_the_matmul_rate_leaves_the_runs_random_draws_alone():
+    """`lsrec train-speed` reads the rate after the Trainer has seeded torch: the batches it then
+    times must be the ones `lsrec train` draws."""
+    import torch
+
+    from lsrec.bench.references import matmul_flops_per_s
+
+    torch.manual_seed(1)
+    expected = torch.rand(5)
+    torch.manual_seed(1)
+    assert matmul_flops_per_s(1, size=64, seconds=0.01) > 0
+    assert torch.equal(torch.rand(5), expected)

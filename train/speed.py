@@ -115,7 +115,7 @@ def peak_memory() -> dict:
 def describe(result: dict) -> list[str]:
     rates, shares = result["matmul_flops_per_s"], result["share_of_matmul_rate"]
     readings = result.get("matmul_readings", {}).get("square_2048")
-    spread = f" (read {readings[0] / 1e9:.1f} before, {readings[1] / 1e9:.1f} after)" if readings else ""
+    spread = f"; {readings[0] / 1e9:.1f} before the steps, {readings[1] / 1e9:.1f} after" if readings else ""
     cpu = result["machine"]
     flags = ", ".join(cpu["cpu_flags"]) or "no vector flags read"
     return [
