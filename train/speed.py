@@ -81,7 +81,7 @@ def measure_training_speed(cfg: TrainConfig, steps: int = 0, log=print) -> dict:
     seconds = step_ends[-1] - step_ends[0]
     counted = {"flops": 0.0, "tokens": 0, "padded_tokens": 0, "labels": 0}
     for batch in batches:
-        for key, value in training_flops(trainer.model.config, batch).items():
+        for key, value in training_flops(c, batch).items():
             counted[key] += value
     rates = {name: (before[name] + after[name]) / 2 for name in shapes}
     achieved = counted["flops"] / seconds
@@ -114,8 +114,7 @@ def peak_memory() -> dict:
 
 def describe(result: dict) -> list[str]:
     rates, shares = result["matmul_flops_per_s"], result["share_of_matmul_rate"]
-    readings = result.get("matmul_readings", {}).get("square_2048")
-    spread = f"; {readings[0] / 1e9:.1f} before the steps, {readings[1] / 1e9:.1f} after" if readings else ""
+    before, after = result["matmul_readings"]["square_2048"]
     cpu = result["machine"]
     flags = ", ".join(cpu["cpu_flags"]) or "no vector flags read"
     return [
@@ -126,7 +125,7 @@ def describe(result: dict) -> list[str]:
         f"peak memory {', '.join(f'{k} {v:,.0f} MB' for k, v in result['peak_memory_mb'].items())}",
         f"training tokens/s {result['tokens_per_s']:,.0f} (padding {result['padding_share']:.1%} of the rows' tokens)",
         f"model FLOPs per token {result['flops_per_token'] / 1e6:.2f} M; achieved {result['achieved_flops_per_s'] / 1e9:.1f} GFLOP/s",
-        f"float32 matmul rate {rates['square_2048'] / 1e9:.1f} GFLOP/s (2048 squares{spread}), "
+        f"float32 matmul rate {rates['square_2048'] / 1e9:.1f} GFLOP/s (2048 squares; {before / 1e9:.1f} before the steps, {after / 1e9:.1f} after), "
         f"{rates['layer_shape'] / 1e9:.1f} (the MLP's shape): share {shares['square_2048']:.1%} and "
         f"{shares['layer_shape']:.1%}",
     ]
